@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, each a module; dependencies point one way:
+// ddptrain -> Distributed / Optim / Models -> NN -> Autograd -> Kernels -> C libraries.
+let package = Package(
+    name: "ddptrain",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ddptrain", targets: ["ddptrain"]),
+        .executable(name: "kernel-bench", targets: ["kernel-bench"]),
+        .library(name: "DDPTrain", targets: ["Kernels", "Autograd", "NN", "Models", "Optim", "Distributed"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        .target(name: "Autograd", dependencies: ["Kernels"], swiftSettings: fast),
+        .target(name: "NN", dependencies: ["Autograd", "Kernels"], swiftSettings: fast),
+        .target(name: "Models", dependencies: ["NN", "Autograd"], swiftSettings: fast),
+        .target(name: "Optim", dependencies: ["NN", "Autograd", "Kernels"], swiftSettings: fast),
+        .target(name: "Distributed", dependencies: ["CMPI", "Kernels"], swiftSettings: fast),
+        .executableTarget(
+            name: "ddptrain",
+            dependencies: ["Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "kernel-bench", dependencies: ["Kernels"], swiftSettings: fast),
+        .target(name: "TestSupport", dependencies: ["Autograd", "Kernels"], path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "NN", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "TestSupport"]),
+        .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "Autograd", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
+    ]
+)
+
+/// Hot loops run on unsafe buffers; bounds checks stay on in debug builds only.
+var fast: [SwiftSetting] { [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))] }

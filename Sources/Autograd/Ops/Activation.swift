@@ -1,0 +1,34 @@
+import Kernels
+
+public func relu(_ x: Tensor) -> Tensor {
+    let y = Tensor(uninitialized: x.shape)
+    ActivationKernel.reluForward(x.pointer, y.pointer, count: x.count)
+    let saved = y.storage
+    return y.record("relu", inputs: [x]) { dy in
+        let dx = Tensor(uninitialized: x.shape)
+        ActivationKernel.reluBackward(y: saved.base, dy: dy.pointer, dx: dx.pointer, count: x.count)
+        return [dx]
+    }
+}
+
+public func sigmoid(_ x: Tensor) -> Tensor {
+    let y = Tensor(uninitialized: x.shape)
+    ActivationKernel.sigmoidForward(x.pointer, y.pointer, count: x.count)
+    let saved = y.storage
+    return y.record("sigmoid", inputs: [x]) { dy in
+        let dx = Tensor(uninitialized: x.shape)
+        ActivationKernel.sigmoidBackward(y: saved.base, dy: dy.pointer, dx: dx.pointer, count: x.count)
+        return [dx]
+    }
+}
+
+/// Exact (erf) GELU, PyTorch's default `approximate='none'`.
+public func gelu(_ x: Tensor) -> Tensor {
+    let y = Tensor(uninitialized: x.shape)
+    ActivationKernel.geluForward(x.pointer, y.pointer, count: x.count)
+    return y.record("gelu", inputs: [x]) { dy in
+        let dx = Tensor(uninitialized: x.shape)
+        ActivationKernel.geluBackward(x: x.pointer, dy: dy.pointer, dx: dx.pointer, count: x.count)
+        return [dx]
+    }
+}

@@ -1,0 +1,73 @@
+import Kernels
+
+private func broadcastLayout(_ op: String, _ a: Tensor, _ b: Tensor) -> BroadcastLayout {
+    guard let layout = BroadcastLayout(a.shape, b.shape) else {
+        preconditionFailure("\(op): shapes \(a.shape) and \(b.shape) do not broadcast")
+    }
+    return layout
+}
+
+private func binary(_ op: BinaryOp, _ name: String, _ a: Tensor, _ b: Tensor) -> Tensor {
+    let layout = broadcastLayout(name, a, b)
+    let y = Tensor(uninitialized: layout.shape)
+    ElementwiseKernel.binary(op, layout, a: a.pointer, b: b.pointer, out: y.pointer)
+    return y.record(name, inputs: [a, b]) { dy in
+        func gradient(_ operand: Tensor, isA: Bool) -> Tensor? {
+            guard operand.requiresGrad else { return nil }
+            let other = isA ? b : a
+            switch op {
+            case .add, .subtract:
+                if operand.shape == layout.shape {
+                    if op == .subtract && !isA {
+                        let g = Tensor(uninitialized: operand.shape)
+                        ElementwiseKernel.scale(dy.pointer, by: -1, into: g.pointer, count: g.count)
+                        return g
+                    }
+                    return dy
+                }
+                let g = Tensor(zeros: operand.shape)
+                ElementwiseKernel.reduceToOperand(layout, operandIsA: isA, source: dy.pointer, target: g.pointer)
+                if op == .subtract && !isA { ElementwiseKernel.scale(g.pointer, by: -1, into: g.pointer, count: g.count) }
+                return g
+            case .multiply:
+                let g = Tensor(zeros: operand.shape)
+                ElementwiseKernel.reduceToOperand(layout, operandIsA: isA, source: dy.pointer, factor: other.pointer,
+                                                  target: g.pointer)
+                return g
+            case .divide:
+                preconditionFailure("div: backward is not implemented")
+            }
+        }
+        return [gradient(a, isA: true), gradient(b, isA: false)]
+    }
+}
+
+/// Elementwise `a + b` with broadcasting.
+public func + (a: Tensor, b: Tensor) -> Tensor { binary(.add, "add", a, b) }
+/// Elementwise `a − b` with broadcasting.
+public func - (a: Tensor, b: Tensor) -> Tensor { binary(.subtract, "sub", a, b) }
+/// Elementwise `a · b` with broadcasting (the SE rescale is `[N,C,H,W] * [N,C,1,1]`).
+public func * (a: Tensor, b: Tensor) -> Tensor { binary(.multiply, "mul", a, b) }
+
+/// `x · scalar`.
+public func * (x: Tensor, scalar: Float) -> Tensor {
+    let y = Tensor(uninitialized: x.shape)
+    ElementwiseKernel.scale(x.pointer, by: scalar, into: y.pointer, count: x.count)
+    return y.record("mul_scalar", inputs: [x]) { dy in
+        let dx = Tensor(uninitialized: x.shape)
+        ElementwiseKernel.scale(dy.pointer, by: scalar, into: dx.pointer, count: x.count)
+        return [dx]
+    }
+}
+
+extension Tensor {
+    /// Sum of all elements, as a scalar tensor.
+    public func sum() -> Tensor {
+        let y = Tensor(scalar: Float(ElementwiseKernel.sum(pointer, count: count)))
+        let shape = self.shape
+        return y.record("sum", inputs: [self]) { dy in [Tensor(filling: shape, with: dy.pointer[0])] }
+    }
+
+    /// Mean of all elements, as a scalar tensor.
+    public func mean() -> Tensor { sum() * (1 / Float(max(count, 1))) }
+}

@@ -1,0 +1,90 @@
+import Kernels
+
+/// Sums per-channel statistics across the ranks that share a SyncBatchNorm layer.
+/// The data-parallel layer provides one; without it, statistics stay local.
+public protocol StatisticsReducer: AnyObject {
+    /// Replaces every value with its sum over all ranks.
+    func allReduceSum(_ values: UnsafeMutableBufferPointer<Double>)
+}
+
+/// `F.batch_norm` over NCHW (or NC) input. In training mode the batch mean and biased
+/// variance normalise, and `runningMean`/`runningVar` move by `momentum` towards the batch
+/// mean and unbiased variance; in eval mode the running statistics normalise. With a
+/// `reducer`, training-mode statistics and their backward sums cover every rank's batch.
+public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
+                        training: Bool, momentum: Double = 0.1, eps: Double = 1e-5,
+                        reducer: StatisticsReducer? = nil) -> Tensor {
+    precondition(x.rank == 4 || x.rank == 2, "batch_norm: expects NCHW or NC input, got \(x.shape)")
+    let (n, c) = (x.shape[0], x.shape[1])
+    let plane = x.rank == 4 ? x.shape[2] * x.shape[3] : 1
+    for (name, t) in [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar)] {
+        precondition(t == nil || t!.shape == [c], "batch_norm: \(name) \(t!.shape) for input \(x.shape)")
+    }
+    let mean = Tensor(uninitialized: [c]), invStd = Tensor(uninitialized: [c])
+    var count = Double(n * plane)
+    if training {
+        var sums = [Double](repeating: 0, count: 2 * c + 1)
+        sums.withUnsafeMutableBufferPointer { buffer in
+            BatchNormKernel.statistics(x: x.pointer, batch: n, channels: c, plane: plane,
+                                       sum: buffer.baseAddress!, sumSquares: buffer.baseAddress! + c)
+            buffer[2 * c] = count
+            reducer?.allReduceSum(buffer)
+        }
+        count = sums[2 * c]
+        precondition(count > 1 || runningVar == nil, "batch_norm: expected more than 1 value per channel when training, got input \(x.shape)")
+        var batchMean = [Double](repeating: 0, count: c), batchVar = [Double](repeating: 0, count: c)
+        for ch in 0..<c {
+            batchMean[ch] = sums[ch] / count
+            batchVar[ch] = max(sums[c + ch] / count - batchMean[ch] * batchMean[ch], 0)
+            mean.pointer[ch] = Float(batchMean[ch])
+            invStd.pointer[ch] = Float(1 / (batchVar[ch] + eps).squareRoot())
+        }
+        if let runningMean, let runningVar {
+            BatchNormKernel.updateRunningStatistics(channels: c, mean: batchMean, biasedVariance: batchVar, count: count,
+                                                    momentum: momentum, runningMean: runningMean.pointer,
+                                                    runningVar: runningVar.pointer)
+        }
+    } else {
+        guard let runningMean, let runningVar else {
+            preconditionFailure("batch_norm: eval mode needs running statistics")
+        }
+        for ch in 0..<c {
+            mean.pointer[ch] = runningMean.pointer[ch]
+            invStd.pointer[ch] = Float(1 / (Double(runningVar.pointer[ch]) + eps).squareRoot())
+        }
+    }
+    let y = Tensor(uninitialized: x.shape)
+    BatchNormKernel.normalize(x: x.pointer, batch: n, channels: c, plane: plane, mean: mean.pointer,
+                              invStd: invStd.pointer, weight: weight?.pointer, bias: bias?.pointer, y: y.pointer)
+    var inputs = [x]
+    if let weight { inputs.append(weight) }
+    if let bias { inputs.append(bias) }
+    return y.record("batch_norm", inputs: inputs) { dy in
+        var sums = [Double](repeating: 0, count: 2 * c)
+        let dx = x.requiresGrad ? Tensor(uninitialized: x.shape) : nil
+        let dw = weight?.requiresGrad == true ? Tensor(zeros: [c]) : nil
+        let db = bias?.requiresGrad == true ? Tensor(zeros: [c]) : nil
+        sums.withUnsafeMutableBufferPointer { buffer in
+            let sumDy = buffer.baseAddress!, sumDyXmu = buffer.baseAddress! + c
+            BatchNormKernel.backwardReduce(dy: dy.pointer, x: x.pointer, batch: n, channels: c, plane: plane,
+                                           mean: mean.pointer, sumDy: sumDy, sumDyXmu: sumDyXmu)
+            // Weight and bias gradients come from this rank's sums; the gradient all-reduce averages them.
+            BatchNormKernel.parameterGradients(channels: c, invStd: invStd.pointer, sumDy: sumDy, sumDyXmu: sumDyXmu,
+                                               dWeight: dw?.pointer, dBias: db?.pointer)
+            guard let dx else { return }
+            if training {
+                reducer?.allReduceSum(buffer)
+                BatchNormKernel.backwardInput(dy: dy.pointer, x: x.pointer, batch: n, channels: c, plane: plane,
+                                              mean: mean.pointer, invStd: invStd.pointer, weight: weight?.pointer,
+                                              sumDy: sumDy, sumDyXmu: sumDyXmu, count: count, dx: dx.pointer)
+            } else {
+                BatchNormKernel.backwardInputEval(dy: dy.pointer, batch: n, channels: c, plane: plane,
+                                                  invStd: invStd.pointer, weight: weight?.pointer, dx: dx.pointer)
+            }
+        }
+        var result: [Tensor?] = [dx]
+        if weight != nil { result.append(dw) }
+        if bias != nil { result.append(db) }
+        return result
+    }
+}

@@ -1,0 +1,102 @@
+import Kernels
+
+/// A dense, row-major Float32 tensor that can take part in reverse-mode differentiation.
+public final class Tensor {
+    public let shape: [Int]
+    public let count: Int
+    /// Shared with views made by `reshaped`; optimizers update parameters through it in place.
+    public let storage: Storage
+    /// Leaves with `requiresGrad` collect gradients in `grad` during `backward()`.
+    public var requiresGrad: Bool
+    /// Accumulates over backward passes until `zeroGrad()` (or the optimizer) clears it.
+    public var grad: Tensor?
+    /// The operation that made this tensor; nil for leaves.
+    public internal(set) var gradFunction: GradFunction?
+    /// Called when this leaf's gradient for the current backward pass is complete: the
+    /// data-parallel layer launches its all-reduce from here while backward goes on.
+    public var onGradReady: ((Tensor) -> Void)?
+
+    /// A tensor whose values the caller must write before reading.
+    public init(uninitialized shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "tensor: negative extent in shape \(shape)")
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.storage = Storage(count: count)
+        self.requiresGrad = false
+    }
+
+    /// A view of `storage` with another shape of the same size.
+    init(shape: [Int], storage: Storage) {
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.storage = storage
+        self.requiresGrad = false
+    }
+
+    public convenience init(zeros shape: [Int]) {
+        self.init(filling: shape, with: 0)
+    }
+
+    public convenience init(filling shape: [Int], with value: Float) {
+        self.init(uninitialized: shape)
+        pointer.update(repeating: value, count: count)
+    }
+
+    public convenience init(shape: [Int], data: [Float]) {
+        self.init(uninitialized: shape)
+        precondition(data.count == count, "tensor: \(data.count) values for shape \(shape)")
+        data.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: count) }
+    }
+
+    public convenience init(scalar: Float) { self.init(shape: [], data: [scalar]) }
+
+    /// Independent copy of the values, detached from any graph.
+    public convenience init(copying other: Tensor) {
+        self.init(uninitialized: other.shape)
+        pointer.update(from: other.pointer, count: count)
+    }
+
+    /// Normal(mean, std) values from `generator`.
+    public static func randn(_ shape: [Int], mean: Float = 0, std: Float = 1,
+                             using generator: inout RandomGenerator) -> Tensor {
+        let t = Tensor(uninitialized: shape)
+        for i in 0..<t.count { t.pointer[i] = mean + std * Float(generator.normal()) }
+        return t
+    }
+
+    /// Uniform values in [low, high) from `generator`.
+    public static func uniform(_ shape: [Int], low: Float, high: Float,
+                               using generator: inout RandomGenerator) -> Tensor {
+        let t = Tensor(uninitialized: shape)
+        for i in 0..<t.count { t.pointer[i] = low + (high - low) * Float(generator.uniform()) }
+        return t
+    }
+
+    public var pointer: UnsafeMutablePointer<Float> { storage.base }
+    public var rank: Int { shape.count }
+    public var isLeaf: Bool { gradFunction == nil }
+
+    public func toArray() -> [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+
+    /// The value of a one-element tensor.
+    public func item() -> Float {
+        precondition(count == 1, "item(): tensor of shape \(shape) has \(count) elements, not 1")
+        return pointer[0]
+    }
+
+    /// The same values, cut off from the graph.
+    public func detached() -> Tensor { Tensor(shape: shape, storage: storage) }
+
+    /// Sets `grad` to nil (PyTorch's `zero_grad(set_to_none=True)`).
+    public func zeroGrad() { grad = nil }
+
+    /// Reverse-mode differentiation from this scalar (or with an explicit upstream `gradient`).
+    public func backward(_ gradient: Tensor? = nil) { Autograd.backward(self, gradient: gradient) }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let values = toArray().prefix(8).map { String($0) }.joined(separator: ", ")
+        return "Tensor(shape: \(shape), [\(values)\(count > 8 ? ", ..." : "")])"
+    }
+}

@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// Pointwise activations, each a forward/backward pair over flat buffers.
+public enum ActivationKernel {
+    static let grain = 32768
+
+    public static func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forRanges(count, grain: grain) { r in for i in r { y[i] = max(x[i], 0) } }
+    }
+
+    /// `dx = dy` where the output was positive; reads the saved output, not the input.
+    public static func reluBackward(y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forRanges(count, grain: grain) { r in for i in r { dx[i] = y[i] > 0 ? dy[i] : 0 } }
+    }
+
+    public static func sigmoidForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forRanges(count, grain: grain) { r in for i in r { y[i] = 1 / (1 + expf(-x[i])) } }
+    }
+
+    public static func sigmoidBackward(y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forRanges(count, grain: grain) { r in for i in r { dx[i] = dy[i] * y[i] * (1 - y[i]) } }
+    }
+
+    /// Exact GELU: `x · Φ(x)` with the normal CDF through `erf`.
+    public static func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forRanges(count, grain: grain / 8) { r in
+            for i in r { y[i] = 0.5 * x[i] * (1 + erff(x[i] * 0.70710678118654752)) }
+        }
+    }
+
+    /// `dx = dy · (Φ(x) + x · φ(x))`.
+    public static func geluBackward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forRanges(count, grain: grain / 8) { r in
+            for i in r {
+                let v = x[i]
+                let cdf = 0.5 * (1 + erff(v * 0.70710678118654752))
+                let pdf = 0.39894228040143268 * expf(-0.5 * v * v)
+                dx[i] = dy[i] * (cdf + v * pdf)
+            }
+        }
+    }
+}

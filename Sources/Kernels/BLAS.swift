@@ -1,0 +1,91 @@
+import COpenBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Matrix products through OpenBLAS, and the library's run-time settings.
+public enum BLAS {
+    /// `C = alpha * op(A) * op(B) + beta * C`, row-major; `op(A)` is m×k, `op(B)` is k×n.
+    @inline(__always)
+    public static func sgemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            // C = beta * C; OpenBLAS would do the same, but keep it explicit.
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// `y += alpha * x`.
+    @inline(__always)
+    public static func axpy(_ count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        var done = 0
+        while done < count {  // BLAS counts are 32-bit
+            let n = min(count - done, Int(Int32.max))
+            cblas_saxpy(Int32(n), alpha, x + done, 1, y + done, 1)
+            done += n
+        }
+    }
+
+    /// The kernel family OpenBLAS chose when it loaded ("SkylakeX", "Haswell", "Prescott", ...).
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// Threads OpenBLAS uses for one call.
+    public static var threads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
+
+    /// The `OPENBLAS_CORETYPE` this CPU deserves, judged from its feature flags.
+    public static func preferredCoreType(flags: Set<String> = System.cpuFlags()) -> String? {
+        if ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(flags.contains) { return "SkylakeX" }
+        if ["avx2", "fma"].allSatisfy(flags.contains) { return "Haswell" }
+        return nil
+    }
+
+    /// Vector width a kernel family uses: 0 for SSE-era fallbacks, 1 for AVX, 2 for AVX2, 3 for AVX-512.
+    /// OpenBLAS 0.3.21 takes some newer CPUs for an older family (an AVX-512 Xeon for
+    /// "Prescott", Zen 4 for "Zen"), which costs up to 4x in sgemm.
+    static func tier(ofCore name: String) -> Int {
+        switch name.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": return 3
+        case "haswell", "zen", "excavator": return 2
+        case "sandybridge", "steamroller", "piledriver", "bulldozer": return 1
+        default: return 0
+        }
+    }
+
+    /// True when OpenBLAS loaded a kernel family below what the CPU can run.
+    public static var coreIsDegraded: Bool {
+        guard let preferred = preferredCoreType() else { return false }
+        return tier(ofCore: coreName) < tier(ofCore: preferred)
+    }
+
+    /// OpenBLAS picks its kernels from `OPENBLAS_CORETYPE` while it loads, before any of our
+    /// code runs; on a CPU it misdetects, the only fix is to restart the process with the
+    /// variable set. Returns only when no restart is needed (or the restart failed).
+    public static func reexecIfCoreDegraded(arguments: [String] = CommandLine.arguments) {
+        guard System.environment("OPENBLAS_CORETYPE") == nil, coreIsDegraded,
+              let core = preferredCoreType() else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        argv.append(nil)
+        execv("/proc/self/exe", &argv)
+        // execv returns only on failure: carry on with the slow kernels rather than stop.
+        for pointer in argv { free(pointer) }
+    }
+}

@@ -1,0 +1,112 @@
+/// Batch normalisation over NCHW in four passes, so that a distributed caller can
+/// all-reduce the per-channel sums between them (SyncBatchNorm):
+///
+///   forward:  statistics (Σx, Σx², count) → [all-reduce] → normalise with mean and 1/σ
+///   backward: reduce (Σdy, Σdy·(x−μ))    → [all-reduce] → input gradient
+public enum BatchNormKernel {
+    /// Per-channel `sum[c] = Σx` and `sumSquares[c] = Σx²`, in Double so that large
+    /// batches and channels with a big mean keep their variance.
+    public static func statistics(x: UnsafePointer<Float>, batch: Int, channels: Int, plane: Int,
+                                  sum: UnsafeMutablePointer<Double>, sumSquares: UnsafeMutablePointer<Double>) {
+        Parallel.forEach(channels, grain: max(1, 16384 / max(batch * plane, 1))) { c in
+            var s: Double = 0, q: Double = 0
+            for n in 0..<batch {
+                let row = x + (n * channels + c) * plane
+                var ps: Float = 0, pq: Float = 0
+                var i = 0
+                // Short Float partial sums, folded into Double every 256 elements.
+                while i < plane {
+                    let end = min(plane, i + 256)
+                    while i < end { let v = row[i]; ps += v; pq += v * v; i += 1 }
+                    s += Double(ps); q += Double(pq); ps = 0; pq = 0
+                }
+            }
+            sum[c] = s; sumSquares[c] = q
+        }
+    }
+
+    /// `y = (x − mean) · invStd · weight + bias`, per channel.
+    public static func normalize(x: UnsafePointer<Float>, batch: Int, channels: Int, plane: Int,
+                                 mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
+                                 weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                                 y: UnsafeMutablePointer<Float>) {
+        Parallel.forEach(batch * channels, grain: max(1, 16384 / max(plane, 1))) { nc in
+            let c = nc % channels
+            let scale = invStd[c] * (weight?[c] ?? 1)
+            let shift = (bias?[c] ?? 0) - mean[c] * scale
+            let src = x + nc * plane, dst = y + nc * plane
+            for i in 0..<plane { dst[i] = src[i] * scale + shift }
+        }
+    }
+
+    /// Per-channel `sumDy[c] = Σdy` and `sumDyXmu[c] = Σdy·(x − mean)`.
+    public static func backwardReduce(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, channels: Int,
+                                      plane: Int, mean: UnsafePointer<Float>,
+                                      sumDy: UnsafeMutablePointer<Double>, sumDyXmu: UnsafeMutablePointer<Double>) {
+        Parallel.forEach(channels, grain: max(1, 16384 / max(batch * plane, 1))) { c in
+            let m = mean[c]
+            var s: Double = 0, q: Double = 0
+            for n in 0..<batch {
+                let offset = (n * channels + c) * plane
+                let g = dy + offset, v = x + offset
+                var ps: Float = 0, pq: Float = 0
+                for i in 0..<plane { ps += g[i]; pq += g[i] * (v[i] - m) }
+                s += Double(ps); q += Double(pq)
+            }
+            sumDy[c] = s; sumDyXmu[c] = q
+        }
+    }
+
+    /// Input gradient of training-mode batch norm, with `count` the number of values each
+    /// channel was normalised over (all ranks together under SyncBatchNorm):
+    /// `dx = w·invStd·(dy − Σdy/count − (x − mean)·invStd²·Σdy(x−mean)/count)`.
+    public static func backwardInput(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, channels: Int,
+                                     plane: Int, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
+                                     weight: UnsafePointer<Float>?, sumDy: UnsafePointer<Double>,
+                                     sumDyXmu: UnsafePointer<Double>, count: Double, dx: UnsafeMutablePointer<Float>) {
+        Parallel.forEach(batch * channels, grain: max(1, 16384 / max(plane, 1))) { nc in
+            let c = nc % channels
+            let istd = Double(invStd[c])
+            let gain = Float(istd * Double(weight?[c] ?? 1))
+            let meanDy = Float(sumDy[c] / count)
+            let proj = Float(sumDyXmu[c] / count * istd * istd)
+            let m = mean[c]
+            let g = dy + nc * plane, v = x + nc * plane, out = dx + nc * plane
+            for i in 0..<plane { out[i] = gain * (g[i] - meanDy - (v[i] - m) * proj) }
+        }
+    }
+
+    /// Input gradient in eval mode (running statistics are constants): `dx = dy · w · invStd`.
+    public static func backwardInputEval(dy: UnsafePointer<Float>, batch: Int, channels: Int, plane: Int,
+                                         invStd: UnsafePointer<Float>, weight: UnsafePointer<Float>?,
+                                         dx: UnsafeMutablePointer<Float>) {
+        Parallel.forEach(batch * channels, grain: max(1, 16384 / max(plane, 1))) { nc in
+            let c = nc % channels
+            let gain = invStd[c] * (weight?[c] ?? 1)
+            let g = dy + nc * plane, out = dx + nc * plane
+            for i in 0..<plane { out[i] = g[i] * gain }
+        }
+    }
+
+    /// Weight and bias gradients from the per-channel sums: `dw += Σdy(x−mean)·invStd`, `db += Σdy`.
+    public static func parameterGradients(channels: Int, invStd: UnsafePointer<Float>,
+                                          sumDy: UnsafePointer<Double>, sumDyXmu: UnsafePointer<Double>,
+                                          dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
+        for c in 0..<channels {
+            dWeight?[c] += Float(sumDyXmu[c] * Double(invStd[c]))
+            dBias?[c] += Float(sumDy[c])
+        }
+    }
+
+    /// PyTorch's running-statistics update: the biased variance normalises, the unbiased one
+    /// (count / (count − 1)) enters `running_var`.
+    public static func updateRunningStatistics(channels: Int, mean: UnsafePointer<Double>, biasedVariance: UnsafePointer<Double>,
+                                               count: Double, momentum: Double,
+                                               runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>) {
+        let correction = count > 1 ? count / (count - 1) : 1
+        for c in 0..<channels {
+            runningMean[c] = Float((1 - momentum) * Double(runningMean[c]) + momentum * mean[c])
+            runningVar[c] = Float((1 - momentum) * Double(runningVar[c]) + momentum * biasedVariance[c] * correction)
+        }
+    }
+}
