@@ -84,6 +84,12 @@ public final class Tensor {
         return pointer[0]
     }
 
+    /// Overwrites the values with `source`'s (same number of elements), outside any graph.
+    public func copyValues(from source: Tensor) {
+        precondition(source.count == count, "copy: \(source.shape) into \(shape)")
+        withExtendedLifetime(source) { pointer.update(from: source.pointer, count: count) }
+    }
+
     /// The same values, cut off from the graph.
     public func detached() -> Tensor { Tensor(shape: shape, storage: storage) }
 

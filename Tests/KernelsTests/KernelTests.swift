@@ -1,0 +1,86 @@
+import Kernels
+import XCTest
+
+final class KernelTests: XCTestCase {
+    func random(_ n: Int, seed: UInt64) -> [Float] {
+        var rng = RandomGenerator(seed: seed)
+        return (0..<n).map { _ in Float(rng.uniform() * 2 - 1) }
+    }
+
+    func testSgemmAgainstNaiveProduct() {
+        for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
+            let (m, n, k) = (7, 5, 9)
+            let a = random(m * k, seed: 1), b = random(k * n, seed: 2)
+            var c = [Float](repeating: 0, count: m * n)
+            BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: transA ? m : k,
+                       b: b, ldb: transB ? k : n, c: &c, ldc: n)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var expected: Float = 0
+                    for p in 0..<k { expected += (transA ? a[p * m + i] : a[i * k + p]) * (transB ? b[j * k + p] : b[p * n + j]) }
+                    XCTAssertEqual(c[i * n + j], expected, accuracy: 1e-5)
+                }
+            }
+        }
+    }
+
+    /// col2im is the adjoint of im2col: ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for every geometry.
+    func testCol2imIsTheAdjointOfIm2col() {
+        for (k, s, p) in [(3, 1, 1), (3, 2, 1), (7, 2, 3), (1, 2, 0), (2, 2, 0), (5, 3, 2)] {
+            let g = WindowGeometry(channels: 3, height: 9, width: 8, kernelH: k, kernelW: k, strideH: s, strideW: s, padH: p, padW: p)
+            let x = random(3 * 9 * 8, seed: 3), c = random(g.columnRows * g.columnCols, seed: 4)
+            var cols = [Float](repeating: 0, count: c.count)
+            im2col(x, g, &cols)
+            var back = [Float](repeating: 0, count: x.count)
+            col2im(c, g, &back)
+            let lhs = zip(cols, c).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            XCTAssertEqual(lhs, rhs, accuracy: 1e-4 * max(abs(lhs), 1), "k\(k) s\(s) p\(p)")
+        }
+    }
+
+    func testConvForwardAgainstDirectLoop() {
+        let s = Conv2dShape(batch: 2, inChannels: 3, height: 7, width: 6, outChannels: 4, kernelH: 3, kernelW: 3,
+                            strideH: 2, strideW: 2, padH: 1, padW: 1)
+        let x = random(s.inputCount, seed: 5), w = random(s.weightCount, seed: 6), bias = random(4, seed: 7)
+        var y = [Float](repeating: 0, count: s.outputCount)
+        var workspace = [Float](repeating: 0, count: Conv2dKernel.workspaceCount(s))
+        Conv2dKernel.forward(s, x: x, weight: w, bias: bias, y: &y, workspace: &workspace)
+        for n in 0..<2 { for o in 0..<4 { for oy in 0..<s.outH { for ox in 0..<s.outW {
+            var expected = bias[o]
+            for c in 0..<3 { for ky in 0..<3 { for kx in 0..<3 {
+                let iy = oy * 2 - 1 + ky, ix = ox * 2 - 1 + kx
+                if iy >= 0 && iy < 7 && ix >= 0 && ix < 6 {
+                    expected += x[((n * 3 + c) * 7 + iy) * 6 + ix] * w[((o * 3 + c) * 3 + ky) * 3 + kx]
+                }
+            } } }
+            XCTAssertEqual(y[((n * 4 + o) * s.outH + oy) * s.outW + ox], expected, accuracy: 1e-5)
+        } } } }
+    }
+
+    func testBroadcastLayoutMergesAxes() {
+        XCTAssertEqual(BroadcastLayout([2, 3, 4, 5], [2, 3, 1, 1])?.shape, [2, 3, 4, 5])
+        XCTAssertEqual(BroadcastLayout([4, 1], [3])?.shape, [4, 3])
+        XCTAssertNil(BroadcastLayout([2, 3], [4]))
+        let layout = BroadcastLayout([2, 3, 2], [3, 1])!
+        let a = (0..<12).map(Float.init), b: [Float] = [10, 20, 30]
+        var out = [Float](repeating: 0, count: 12)
+        ElementwiseKernel.binary(.add, layout, a: a, b: b, out: &out)
+        XCTAssertEqual(out, [10, 11, 22, 23, 34, 35, 16, 17, 28, 29, 40, 41])
+    }
+
+    func testBLASCoreChoice() {
+        XCTAssertEqual(BLAS.preferredCoreType(flags: ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"]), "SkylakeX")
+        XCTAssertEqual(BLAS.preferredCoreType(flags: ["avx2", "fma"]), "Haswell")
+        XCTAssertNil(BLAS.preferredCoreType(flags: ["sse4_2"]))
+        // Whatever this machine is, the loaded core must not be below what its CPU runs.
+        XCTAssertFalse(BLAS.coreIsDegraded, "OpenBLAS loaded \(BLAS.coreName); launch/test sets OPENBLAS_CORETYPE")
+    }
+
+    func testRandomGeneratorIsReproducible() {
+        var a = RandomGenerator(seed: 42), b = RandomGenerator(seed: 42)
+        XCTAssertEqual((0..<5).map { _ in a.next() }, (0..<5).map { _ in b.next() })
+        var c = RandomGenerator(seed: 1, stream: 2, 3), d = RandomGenerator(seed: 1, stream: 3, 2)
+        XCTAssertNotEqual(c.next(), d.next())
+    }
+}
