@@ -9,7 +9,7 @@ let package = Package(
     products: [
         .executable(name: "ddptrain", targets: ["ddptrain"]),
         .executable(name: "kernel-bench", targets: ["kernel-bench"]),
-        .library(name: "DDPTrain", targets: ["Kernels", "Autograd", "NN", "Models", "Optim"]),
+        .library(name: "DDPTrain", targets: ["Kernels", "Autograd", "NN", "Models", "Optim", "Distributed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -22,15 +22,21 @@ let package = Package(
         .target(name: "NN", dependencies: ["Autograd", "Kernels"], swiftSettings: fast),
         .target(name: "Models", dependencies: ["NN", "Autograd"], swiftSettings: fast),
         .target(name: "Optim", dependencies: ["NN", "Autograd", "Kernels"], swiftSettings: fast),
+        .target(name: "Distributed", dependencies: ["CMPI", "Kernels"], swiftSettings: fast),
         .executableTarget(
             name: "ddptrain",
-            dependencies: ["Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "kernel-bench", dependencies: ["Kernels"], swiftSettings: fast),
+            dependencies: ["Kernels", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "kernel-bench",
+            dependencies: ["Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fast),
+        .executableTarget(name: "mpi-check", dependencies: ["Distributed", "Kernels"], swiftSettings: fast),
         .target(name: "TestSupport", dependencies: ["Autograd", "Kernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Kernels", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "TestSupport"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "Autograd", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "Kernels", "TestSupport"]),
     ]
 )

@@ -50,6 +50,16 @@ public enum System {
         return 0
     }
 
+    /// Writes a line to standard error (unbuffered, safe from any thread).
+    public static func printError(_ message: String) {
+        let line = message.hasSuffix("\n") ? message : message + "\n"
+        var bytes = Array(line.utf8)
+        _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// Flushes every C stdio stream (before an abort).
+    public static func flushOutput() { fflush(nil) }
+
     /// Monotonic clock in seconds.
     public static func now() -> Double {
         var ts = timespec()
