@@ -71,16 +71,23 @@ public enum BLAS {
 
     /// True when OpenBLAS loaded a kernel family below what the CPU can run.
     public static var coreIsDegraded: Bool {
-        guard let preferred = preferredCoreType() else { return false }
-        return tier(ofCore: coreName) < tier(ofCore: preferred)
+        coreTypeToForce(loadedCore: coreName, flags: System.cpuFlags(), environmentSet: false) != nil
+    }
+
+    /// The `OPENBLAS_CORETYPE` to restart with, or nil when the loaded core is right or the
+    /// user chose one already (their choice stands).
+    public static func coreTypeToForce(loadedCore: String, flags: Set<String>, environmentSet: Bool) -> String? {
+        guard !environmentSet, let preferred = preferredCoreType(flags: flags),
+              tier(ofCore: loadedCore) < tier(ofCore: preferred) else { return nil }
+        return preferred
     }
 
     /// OpenBLAS picks its kernels from `OPENBLAS_CORETYPE` while it loads, before any of our
     /// code runs; on a CPU it misdetects, the only fix is to restart the process with the
     /// variable set. Returns only when no restart is needed (or the restart failed).
     public static func reexecIfCoreDegraded(arguments: [String] = CommandLine.arguments) {
-        guard System.environment("OPENBLAS_CORETYPE") == nil, coreIsDegraded,
-              let core = preferredCoreType() else { return }
+        guard let core = coreTypeToForce(loadedCore: coreName, flags: System.cpuFlags(),
+                                         environmentSet: System.environment("OPENBLAS_CORETYPE") != nil) else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         argv.append(nil)

@@ -73,6 +73,13 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(BLAS.preferredCoreType(flags: ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"]), "SkylakeX")
         XCTAssertEqual(BLAS.preferredCoreType(flags: ["avx2", "fma"]), "Haswell")
         XCTAssertNil(BLAS.preferredCoreType(flags: ["sse4_2"]))
+        let avx512: Set<String> = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"]
+        XCTAssertEqual(BLAS.coreTypeToForce(loadedCore: "Prescott", flags: avx512, environmentSet: false), "SkylakeX")
+        XCTAssertEqual(BLAS.coreTypeToForce(loadedCore: "Zen", flags: avx512, environmentSet: false), "SkylakeX", "Zen 4")
+        XCTAssertEqual(BLAS.coreTypeToForce(loadedCore: "Prescott", flags: ["avx2", "fma"], environmentSet: false), "Haswell")
+        XCTAssertNil(BLAS.coreTypeToForce(loadedCore: "Zen", flags: ["avx2", "fma"], environmentSet: false))
+        XCTAssertNil(BLAS.coreTypeToForce(loadedCore: "SkylakeX", flags: avx512, environmentSet: false))
+        XCTAssertNil(BLAS.coreTypeToForce(loadedCore: "Prescott", flags: avx512, environmentSet: true), "the user's choice stands")
         // Whatever this machine is, the loaded core must not be below what its CPU runs.
         XCTAssertFalse(BLAS.coreIsDegraded, "OpenBLAS loaded \(BLAS.coreName); launch/test sets OPENBLAS_CORETYPE")
     }
