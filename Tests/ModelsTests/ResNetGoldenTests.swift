@@ -35,7 +35,7 @@ final class ResNetGoldenTests: XCTestCase {
 
     func testResNet18MatchesPyTorch() throws {
         let golden = try Golden.load("resnet18_cifarstem_1ch_10cls")
-        let model = ResNet(depth: 18, options: .init(numClasses: 10, inChannels: 1, stem: .cifar))
+        let model = try ModelRegistry.entry("resnet18").build(.init(numClasses: 10, inChannels: 1, stem: .cifar))
         let keys = golden["state_dict_keys"] as! [[Any]]
         XCTAssertEqual(model.stateDict().map(\.name), keys.map { $0[0] as! String }, "state_dict keys and order")
         XCTAssertEqual(model.stateDict().map(\.tensor.shape), keys.map { $0[1] as! [Int] }, "state_dict shapes")

@@ -7,6 +7,7 @@ public func selfAttention(packed qkv: Tensor, heads: Int) -> Tensor {
     let s = AttentionShape(batch: qkv.shape[0], length: qkv.shape[1], embed: qkv.shape[2] / 3, heads: heads)
     precondition(heads > 0 && s.embed % heads == 0, "attention: embed \(s.embed) is not divisible by \(heads) heads")
     let out = Tensor(uninitialized: [s.batch, s.length, s.embed])
+    FLOPCounter.add(4 * Double(s.batch * s.length * s.length) * Double(s.embed))
     let probabilities = Tensor(uninitialized: [s.batch, heads, s.length, s.length])
     AttentionKernel.forward(s, qkv: qkv.pointer, out: out.pointer, probabilities: probabilities.pointer)
     return out.record("attention", inputs: [qkv]) { dy in

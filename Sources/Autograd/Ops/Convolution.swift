@@ -10,6 +10,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
                         strideH: stride, strideW: stride, padH: padding, padW: padding)
     precondition(s.outH > 0 && s.outW > 0, "conv2d: input \(x.shape) is smaller than kernel \(weight.shape) with padding \(padding)")
     let y = Tensor(uninitialized: [s.batch, s.outChannels, s.outH, s.outW])
+    FLOPCounter.add(s.forwardFLOPs)
     let workspace = Workspace(count: Conv2dKernel.workspaceCount(s))
     Conv2dKernel.forward(s, x: x.pointer, weight: weight.pointer, bias: bias?.pointer, y: y.pointer,
                          workspace: workspace.pointer)
@@ -36,6 +37,7 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
                                  strideH: stride, strideW: stride, padH: padding, padW: padding,
                                  outputPadH: outputPadding, outputPadW: outputPadding)
     let y = Tensor(uninitialized: [s.batch, s.outChannels, s.outH, s.outW])
+    FLOPCounter.add(2 * Double(s.batch * s.inChannels * s.height * s.width) * Double(s.outChannels * s.kernelH * s.kernelW))
     let workspace = Workspace(count: ConvTranspose2dKernel.workspaceCount(s))
     ConvTranspose2dKernel.forward(s, x: x.pointer, weight: weight.pointer, bias: bias?.pointer, y: y.pointer,
                                   workspace: workspace.pointer!)

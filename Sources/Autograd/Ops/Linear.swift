@@ -8,6 +8,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     let (outF, inF) = (weight.shape[0], weight.shape[1])
     let rows = x.count / max(inF, 1)
     let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
+    FLOPCounter.add(2 * Double(rows) * Double(inF * outF))
     LinearKernel.forward(x: x.pointer, rows: rows, inFeatures: inF, outFeatures: outF, weight: weight.pointer,
                          bias: bias?.pointer, y: y.pointer)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]

@@ -42,3 +42,11 @@ extension Tensor {
         return permuted(order)
     }
 }
+
+extension Tensor {
+    /// `x.expand(shape)`, as a copy: broadcasts unit axes; backward sums them back.
+    public func expanded(to newShape: [Int]) -> Tensor {
+        if newShape == shape { return self }
+        return self + Tensor(zeros: newShape)
+    }
+}

@@ -52,3 +52,9 @@ public final class UpsamplingBilinear2d: Module, Layer {
     public init(scale: Int = 2) { self.scale = scale; super.init() }
     public func callAsFunction(_ x: Tensor) -> Tensor { upsampleBilinear(x, scale: scale) }
 }
+
+/// `nn.Identity` (and `nn.Dropout(p=0)`): keeps a slot in a `Sequential` so indices match PyTorch's.
+public final class Identity: Module, Layer {
+    public override init() { super.init() }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x }
+}
