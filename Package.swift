@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Distributed", dependencies: ["CMPI", "Kernels"], swiftSettings: fast),
         .executableTarget(
             name: "ddptrain",
-            dependencies: ["Kernels", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Kernels", "Distributed", "Models", "NN", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "kernel-bench",
             dependencies: ["Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -60,7 +60,13 @@ public final class Tensor {
     public static func randn(_ shape: [Int], mean: Float = 0, std: Float = 1,
                              using generator: inout RandomGenerator) -> Tensor {
         let t = Tensor(uninitialized: shape)
-        for i in 0..<t.count { t.pointer[i] = mean + std * Float(generator.normal()) }
+        var i = 0
+        while i < t.count {  // Box–Muller gives two values per draw
+            let (a, b) = generator.normalPair()
+            t.pointer[i] = mean + std * Float(a)
+            if i + 1 < t.count { t.pointer[i + 1] = mean + std * Float(b) }
+            i += 2
+        }
         return t
     }
 

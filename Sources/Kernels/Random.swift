@@ -28,10 +28,15 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     public mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 
     /// Standard normal (Box–Muller).
-    public mutating func normal() -> Double {
+    public mutating func normal() -> Double { normalPair().0 }
+
+    /// Two independent standard normals from one Box–Muller draw.
+    public mutating func normalPair() -> (Double, Double) {
         let u1 = max(uniform(), 0x1.0p-60)
         let u2 = uniform()
-        return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
+        let radius = (-2 * _log(u1)).squareRoot()
+        let angle = 2 * Double.pi * u2
+        return (radius * _cos(angle), radius * _sin(angle))
     }
 
     @inline(__always) private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
@@ -51,8 +56,10 @@ public func splitmix64(_ state: inout UInt64) -> UInt64 {
 import Glibc
 @inline(__always) func _log(_ x: Double) -> Double { Glibc.log(x) }
 @inline(__always) func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+@inline(__always) func _sin(_ x: Double) -> Double { Glibc.sin(x) }
 #else
 import Darwin
 @inline(__always) func _log(_ x: Double) -> Double { Darwin.log(x) }
 @inline(__always) func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+@inline(__always) func _sin(_ x: Double) -> Double { Darwin.sin(x) }
 #endif
