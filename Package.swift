@@ -9,7 +9,7 @@ let package = Package(
     products: [
         .executable(name: "ddptrain", targets: ["ddptrain"]),
         .executable(name: "kernel-bench", targets: ["kernel-bench"]),
-        .library(name: "DDPTrain", targets: ["Kernels", "Autograd", "NN", "Models", "Optim", "Distributed"]),
+        .library(name: "DDPTrain", targets: ["Kernels", "Autograd", "NN", "Models", "Optim", "Distributed", "Data"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -17,12 +17,16 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "Autograd", dependencies: ["Kernels"], swiftSettings: fast),
         .target(name: "NN", dependencies: ["Autograd", "Kernels"], swiftSettings: fast),
         .target(name: "Models", dependencies: ["NN", "Autograd"], swiftSettings: fast),
         .target(name: "Optim", dependencies: ["NN", "Autograd", "Kernels"], swiftSettings: fast),
         .target(name: "Distributed", dependencies: ["CMPI", "Kernels"], swiftSettings: fast),
+        .target(name: "Data", dependencies: ["Autograd", "Kernels", "CZlib", "CTurboJPEG", "CPNG"], swiftSettings: fast),
         .executableTarget(
             name: "ddptrain",
             dependencies: ["Kernels", "Distributed", "Models", "NN", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -36,6 +40,7 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Kernels", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "TestSupport"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "Autograd", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Autograd", "Kernels"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "Kernels", "TestSupport"]),
     ]

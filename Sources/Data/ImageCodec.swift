@@ -1,0 +1,95 @@
+import CPNG
+import CTurboJPEG
+import Foundation
+
+/// An 8-bit image, interleaved (HWC) as decoders produce it.
+public struct DecodedImage: Sendable {
+    public var width: Int, height: Int, channels: Int
+    public var pixels: [UInt8]
+    public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
+        self.width = width; self.height = height; self.channels = channels; self.pixels = pixels
+    }
+}
+
+/// JPEG through libjpeg-turbo, PNG through libpng; always decoded to RGB.
+public enum ImageCodec {
+    public static func decode(file path: String) throws -> DecodedImage {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(path, "cannot read the file") }
+        let bytes = [UInt8](data)
+        if bytes.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(bytes, path: path) }
+        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(bytes, path: path) }
+        throw DataError(path, "not a JPEG or PNG file")
+    }
+
+    static func decodeJPEG(_ bytes: [UInt8], path: String) throws -> DecodedImage {
+        guard let handle = tjInitDecompress() else { throw DataError(path, "cannot start the JPEG decoder") }
+        defer { tjDestroy(handle) }
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        var input = bytes
+        guard tjDecompressHeader3(handle, &input, UInt(input.count), &width, &height, &subsampling, &colorspace) == 0,
+              width > 0, height > 0 else {
+            throw DataError(path, "JPEG header does not decode: \(String(cString: tjGetErrorStr2(handle)))")
+        }
+        var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
+        let status = pixels.withUnsafeMutableBufferPointer { out in
+            tjDecompress2(handle, &input, UInt(input.count), out.baseAddress, width, 0, height, Int32(TJPF_RGB.rawValue), 0)
+        }
+        guard status == 0 else { throw DataError(path, "JPEG does not decode: \(String(cString: tjGetErrorStr2(handle)))") }
+        return DecodedImage(width: Int(width), height: Int(height), channels: 3, pixels: pixels)
+    }
+
+    static func decodePNG(_ bytes: [UInt8], path: String) throws -> DecodedImage {
+        var image = png_image()
+        image.version = ddp_png_image_version()
+        defer { png_image_free(&image) }
+        guard bytes.withUnsafeBytes({ png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }) != 0 else {
+            throw DataError(path, "PNG header does not decode: \(pngMessage(&image))")
+        }
+        image.format = ddp_png_format_rgb()
+        var pixels = [UInt8](repeating: 0, count: ddp_png_image_size(&image))
+        let ok = pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
+        guard ok != 0 else { throw DataError(path, "PNG does not decode: \(pngMessage(&image))") }
+        return DecodedImage(width: Int(image.width), height: Int(image.height), channels: 3, pixels: pixels)
+    }
+
+    static func pngMessage(_ image: inout png_image) -> String {
+        withUnsafeBytes(of: &image.message) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    /// Writes an RGB (or gray) image as JPEG; used for test data and sample dumps.
+    public static func encodeJPEG(_ image: DecodedImage, quality: Int32 = 95) throws -> [UInt8] {
+        guard let handle = tjInitCompress() else { throw DataError("cannot start the JPEG encoder") }
+        defer { tjDestroy(handle) }
+        var output: UnsafeMutablePointer<UInt8>? = nil
+        var size: UInt = 0
+        let format = image.channels == 1 ? TJPF_GRAY : TJPF_RGB
+        let sampling = image.channels == 1 ? TJSAMP_GRAY : TJSAMP_444
+        let status = image.pixels.withUnsafeBufferPointer { input in
+            tjCompress2(handle, input.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(format.rawValue),
+                        &output, &size, Int32(sampling.rawValue), quality, 0)
+        }
+        defer { tjFree(output) }
+        guard status == 0, let output else { throw DataError("JPEG encoding failed: \(String(cString: tjGetErrorStr2(handle)))") }
+        return Array(UnsafeBufferPointer(start: output, count: Int(size)))
+    }
+
+    /// Writes an RGB (or gray) image as PNG.
+    public static func encodePNG(_ image: DecodedImage) throws -> [UInt8] {
+        var png = png_image()
+        png.version = ddp_png_image_version()
+        png.width = UInt32(image.width)
+        png.height = UInt32(image.height)
+        png.format = image.channels == 1 ? ddp_png_format_gray() : ddp_png_format_rgb()
+        var size: Int = 0
+        let probe = image.pixels.withUnsafeBytes { png_image_write_to_memory(&png, nil, &size, 0, $0.baseAddress, 0, nil) }
+        guard probe != 0 else { throw DataError("PNG encoding failed: \(pngMessage(&png))") }
+        var out = [UInt8](repeating: 0, count: size)
+        let ok = out.withUnsafeMutableBytes { dst in
+            image.pixels.withUnsafeBytes { png_image_write_to_memory(&png, dst.baseAddress, &size, 0, $0.baseAddress, 0, nil) }
+        }
+        guard ok != 0 else { throw DataError("PNG encoding failed: \(pngMessage(&png))") }
+        return Array(out.prefix(size))
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Kernels
+
+/// ImageNet's layout: `root/train/<class>/*.JPEG`, `root/val/<class>/*`; classes sorted by
+/// folder name. Training uses torchvision's recipe (random-resized crop to `size`, scale
+/// 0.08–1, ratio 3/4–4/3, horizontal flip); evaluation resizes the short side to
+/// `size·256/224` and centre-crops `size`. ImageNet's mean and std normalise.
+public struct ImageFolder: Dataset {
+    public let files: [String]
+    public let fileLabels: [Int32]
+    public let classNames: [String]
+    public let size: Int
+    public let train: Bool
+    public let seed: UInt64
+    public let normalization: Normalization
+
+    public static let extensions: Set<String> = ["jpg", "jpeg", "png"]
+
+    public init(root: String, split: String, size: Int = 224, train: Bool, seed: UInt64,
+                normalization: Normalization = .imageNet) throws {
+        let folder = "\(root)/\(split)"
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw DataError(folder, "folder not found (expected \(root)/\(split)/<class>/<images>)")
+        }
+        let classes = try FileManager.default.contentsOfDirectory(atPath: folder).filter { name in
+            var dir: ObjCBool = false
+            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: "\(folder)/\(name)", isDirectory: &dir) && dir.boolValue
+        }.sorted()
+        guard !classes.isEmpty else { throw DataError(folder, "no class folders") }
+        var files: [String] = [], labels: [Int32] = []
+        for (label, name) in classes.enumerated() {
+            let images = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/\(name)")
+                .filter { Self.extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+            guard !images.isEmpty else { throw DataError("\(folder)/\(name)", "class folder has no JPEG or PNG images") }
+            files += images.map { "\(folder)/\(name)/\($0)" }
+            labels += Array(repeating: Int32(label), count: images.count)
+        }
+        self.files = files; self.fileLabels = labels; self.classNames = classes
+        self.size = size; self.train = train; self.seed = seed; self.normalization = normalization
+    }
+
+    public var count: Int { files.count }
+    public var classCount: Int { classNames.count }
+    public var sampleShape: [Int] { [3, size, size] }
+    public var isSegmentation: Bool { false }
+
+    public func load(_ index: Int, epoch: Int, image: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>) throws {
+        let decoded = try ImageCodec.decode(file: files[index])
+        labels[0] = fileLabels[index]
+        let (w, h) = (Double(decoded.width), Double(decoded.height))
+        var crop: (x: Double, y: Double, w: Double, h: Double)
+        var mirrored = false
+        if train {
+            var rng = RandomGenerator(seed: seed, stream: UInt64(epoch), UInt64(index))
+            crop = Self.randomResizedCrop(width: w, height: h, rng: &rng)
+            mirrored = rng.next() & 1 == 1
+        } else {
+            // Resize the short side to size·256/224, centre-crop size: a square of side short·224/256.
+            let side = min(w, h) * 224 / 256
+            crop = ((w - side) / 2, (h - side) / 2, side, side)
+        }
+        Resize.bilinear(decoded, crop: crop, outSize: size, mirrored: mirrored, normalization: normalization, into: image)
+    }
+
+    /// torchvision's `RandomResizedCrop.get_params`: ten tries at an area in [0.08, 1] of the
+    /// image and a log-uniform aspect ratio in [3/4, 4/3], else a centre crop.
+    static func randomResizedCrop(width: Double, height: Double, rng: inout RandomGenerator) -> (x: Double, y: Double, w: Double, h: Double) {
+        let area = width * height
+        for _ in 0..<10 {
+            let target = area * (0.08 + 0.92 * rng.uniform())
+            let logRatio = log(3.0 / 4) + (log(4.0 / 3) - log(3.0 / 4)) * rng.uniform()
+            let ratio = exp(logRatio)
+            let w = (target * ratio).squareRoot().rounded(), h = (target / ratio).squareRoot().rounded()
+            if w > 0 && h > 0 && w <= width && h <= height {
+                let x = (rng.uniform() * (width - w + 1)).rounded(.down), y = (rng.uniform() * (height - h + 1)).rounded(.down)
+                return (x, y, w, h)
+            }
+        }
+        let ratio = width / height
+        let (w, h) = ratio < 3.0 / 4 ? (width, (width / (3.0 / 4)).rounded()) : ratio > 4.0 / 3 ? ((height * 4 / 3).rounded(), height) : (width, height)
+        return ((width - w) / 2, (height - h) / 2, w, h)
+    }
+}
+
+/// Bilinear resampling of a crop of an 8-bit HWC image into a normalised CHW square.
+enum Resize {
+    static func bilinear(_ image: DecodedImage, crop: (x: Double, y: Double, w: Double, h: Double), outSize: Int,
+                         mirrored: Bool, normalization: Normalization, into out: UnsafeMutablePointer<Float>) {
+        let (iw, ih, ic) = (image.width, image.height, image.channels)
+        let scaleX = crop.w / Double(outSize), scaleY = crop.h / Double(outSize)
+        image.pixels.withUnsafeBufferPointer { px in
+            for oy in 0..<outSize {
+                let sy = min(max(crop.y + (Double(oy) + 0.5) * scaleY - 0.5, 0), Double(ih - 1))
+                let y0 = Int(sy), y1 = min(y0 + 1, ih - 1)
+                let fy = Float(sy - Double(y0))
+                for ox in 0..<outSize {
+                    let column = mirrored ? outSize - 1 - ox : ox
+                    let sx = min(max(crop.x + (Double(column) + 0.5) * scaleX - 0.5, 0), Double(iw - 1))
+                    let x0 = Int(sx), x1 = min(x0 + 1, iw - 1)
+                    let fx = Float(sx - Double(x0))
+                    for c in 0..<3 {
+                        let ch = min(c, ic - 1)
+                        func at(_ y: Int, _ x: Int) -> Float { Float(px[(y * iw + x) * ic + ch]) }
+                        let top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx
+                        let bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx
+                        let (scale, shift) = normalization.affine(c)
+                        out[(c * outSize + oy) * outSize + ox] = (top * (1 - fy) + bottom * fy) * scale + shift
+                    }
+                }
+            }
+        }
+    }
+}
