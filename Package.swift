@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "ddptrain", targets: ["ddptrain"]),
         .executable(name: "kernel-bench", targets: ["kernel-bench"]),
+        .executable(name: "data-bench", targets: ["data-bench"]),
         .library(name: "DDPTrain", targets: ["Kernels", "Autograd", "NN", "Models", "Optim", "Distributed", "Data"]),
     ],
     dependencies: [
@@ -33,6 +34,10 @@ let package = Package(
         .executableTarget(
             name: "kernel-bench",
             dependencies: ["Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fast),
+        .executableTarget(
+            name: "data-bench",
+            dependencies: ["Data", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fast),
         .executableTarget(name: "mpi-check", dependencies: ["Distributed", "Kernels"], swiftSettings: fast),
         .target(name: "TestSupport", dependencies: ["Autograd", "Kernels"], path: "Tests/TestSupport"),
