@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "NN", dependencies: ["Autograd", "Kernels"], swiftSettings: fast),
         .target(name: "Models", dependencies: ["NN", "Autograd"], swiftSettings: fast),
         .target(name: "Optim", dependencies: ["NN", "Autograd", "Kernels"], swiftSettings: fast),
-        .target(name: "Distributed", dependencies: ["CMPI", "Kernels"], swiftSettings: fast),
+        .target(name: "Distributed", dependencies: ["CMPI", "Kernels", "Autograd", "NN"], swiftSettings: fast),
         .target(name: "Data", dependencies: ["Autograd", "Kernels", "CZlib", "CTurboJPEG", "CPNG"], swiftSettings: fast),
         .executableTarget(
             name: "ddptrain",
@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "TestSupport"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "Autograd", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Autograd", "Kernels"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels", "Autograd", "NN"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "Kernels", "TestSupport"]),
     ]
 )

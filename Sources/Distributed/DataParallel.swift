@@ -1,0 +1,160 @@
+import Autograd
+import Kernels
+import NN
+
+/// Data-parallel training over a communicator, as PyTorch's DDP does it: all ranks start from
+/// rank 0's state, and gradients are averaged in buckets whose all-reduce starts the moment
+/// their last gradient is produced, overlapping with the rest of backward.
+///
+/// Per step: forward, `backward()`, then `finishGradientSynchronization()` before the
+/// optimizer step. For gradient accumulation set `synchronizesGradients = false` on all
+/// micro-batches but the last.
+public final class DataParallel {
+    public let model: Module
+    public let communicator: Communicator
+    let buckets: [GradientBucket]
+    let location: [ObjectIdentifier: (bucket: Int, index: Int)]
+    var nextToLaunch = 0
+    var locallyNonFinite = false
+    /// False during the micro-batches of an accumulation that must not communicate.
+    public var synchronizesGradients = true
+    /// Seconds spent waiting for all-reduces after backward (what overlap did not hide).
+    public private(set) var lastWaitSeconds = 0.0
+
+    public struct Options: Sendable {
+        public var bucketCapMiB: Double = 25
+        /// PyTorch launches a small first bucket so communication starts early.
+        public var firstBucketMiB: Double = 1
+        public var syncBatchNorm = false
+        public init(bucketCapMiB: Double = 25, firstBucketMiB: Double = 1, syncBatchNorm: Bool = false) {
+            self.bucketCapMiB = bucketCapMiB; self.firstBucketMiB = firstBucketMiB; self.syncBatchNorm = syncBatchNorm
+        }
+    }
+
+    /// Checks that every rank built the same model with the same `settings` (one all-gather;
+    /// on a mismatch every rank throws, naming the first difference), then copies rank 0's
+    /// parameters and buffers to every rank.
+    public init(model: Module, communicator: Communicator, settings: [String] = [], options: Options = Options()) throws {
+        self.model = model
+        self.communicator = communicator
+        try Self.verifyConsistency(model: model, communicator: communicator,
+                                   settings: settings + ["sync_bn=\(options.syncBatchNorm)"])
+        for (_, tensor) in model.stateDict() {
+            communicator.broadcast(UnsafeMutableRawBufferPointer(start: tensor.pointer, count: tensor.count * 4), root: 0)
+        }
+        if options.syncBatchNorm {
+            let reducer = CommunicatorReducer(communicator)
+            for (_, module) in model.namedModules() { (module as? BatchNorm2d)?.reducer = reducer }
+        }
+        // Buckets in reverse registration order: backward produces the last layers' gradients first.
+        var buckets: [[Tensor]] = [[]]
+        var bytes = 0
+        for p in model.parameters().reversed() {
+            let cap = (buckets.count == 1 ? options.firstBucketMiB : options.bucketCapMiB) * 1_048_576
+            if !buckets[buckets.count - 1].isEmpty && Double(bytes + p.count * 4) > cap {
+                buckets.append([])
+                bytes = 0
+            }
+            buckets[buckets.count - 1].append(p)
+            bytes += p.count * 4
+        }
+        self.buckets = buckets.filter { !$0.isEmpty }.map(GradientBucket.init)
+        var location: [ObjectIdentifier: (Int, Int)] = [:]
+        for (b, bucket) in self.buckets.enumerated() {
+            for (i, p) in bucket.parameters.enumerated() { location[ObjectIdentifier(p)] = (b, i) }
+        }
+        self.location = location
+        for bucket in self.buckets {
+            for p in bucket.parameters { p.onGradReady = { [unowned self] p in self.gradientReady(p) } }
+        }
+    }
+
+    deinit {
+        for p in model.parameters() { p.onGradReady = nil }
+    }
+
+    public var bucketSizesInBytes: [Int] { buckets.map(\.byteCount) }
+
+    static func verifyConsistency(model: Module, communicator: Communicator, settings: [String]) throws {
+        let signature = ModelSignature(model: model, settings: settings)
+        var mine = signature.hash
+        var all = [UInt64](repeating: 0, count: communicator.size)
+        withUnsafeBytes(of: &mine) { send in
+            all.withUnsafeMutableBytes { communicator.allGather(send, into: $0) }
+        }
+        let differing = all.indices.filter { all[$0] != all[0] }
+        guard !differing.isEmpty else { return }
+        // Every rank takes this branch: gather rank 0's entries to say what differs.
+        let reference = communicator.allGather(Array(signature.lines.joined(separator: "\n").utf8))[0]
+        let rankZero = ModelSignature(lines: String(decoding: reference, as: UTF8.self).split(separator: "\n").map(String.init))
+        let detail = all[communicator.rank] == all[0]
+            ? "this rank agrees with rank 0"
+            : signature.firstDifference(from: rankZero)
+        throw RankMismatch(description: "ranks \(differing.map(String.init).joined(separator: ", ")) built a different model or "
+                                      + "settings than rank 0 (\(detail)); every rank must run the same model and configuration")
+    }
+
+    func gradientReady(_ p: Tensor) {
+        guard synchronizesGradients, let (b, i) = location[ObjectIdentifier(p)] else { return }
+        if !buckets[b].pack(i) { locallyNonFinite = true }
+        launchReadyBuckets()
+        // Non-blocking collectives progress inside MPI calls: give the earlier ones a nudge.
+        for earlier in buckets[..<nextToLaunch] where earlier.request != nil { _ = earlier.request!.test() }
+    }
+
+    /// Starts every bucket that is complete, strictly in bucket order (the same order on every rank).
+    func launchReadyBuckets() {
+        while nextToLaunch < buckets.count && buckets[nextToLaunch].pending == 0 {
+            let bucket = buckets[nextToLaunch]
+            bucket.request = communicator.startAllReduceSum(bucket.buffer)
+            bucket.launched = true
+            nextToLaunch += 1
+        }
+    }
+
+    /// Waits for every bucket (starting those whose parameters got no gradient this step),
+    /// writes the averaged gradients back, and tells which ranks saw a non-finite gradient
+    /// (empty when all is well). Every rank gets the same answer.
+    @discardableResult
+    public func finishGradientSynchronization() -> [Int] {
+        defer {
+            for bucket in buckets { bucket.reset() }
+            nextToLaunch = 0
+            locallyNonFinite = false
+        }
+        let start = System.now()
+        // Parameters the graph did not reach this step still take part (as their gradient or zeros).
+        for bucket in buckets where !bucket.launched {
+            for i in bucket.parameters.indices where !bucket.packed[i] {
+                if !bucket.pack(i) { locallyNonFinite = true }
+            }
+        }
+        launchReadyBuckets()
+        for bucket in buckets { bucket.request?.wait() }
+        lastWaitSeconds = System.now() - start
+        // NaN and ±Inf survive a sum, so any rank's bad gradient shows in every rank's result.
+        var reducedFinite = true
+        for bucket in buckets where !bucket.unpack(scale: 1 / Float(communicator.size)) { reducedFinite = false }
+        // Decided on the reduced values, which every rank shares, so all ranks enter the collective below or none.
+        guard !reducedFinite else { return [] }
+        // Rare path: one more collective to name the ranks.
+        var flags = [Double](repeating: 0, count: communicator.size)
+        flags[communicator.rank] = locallyNonFinite ? 1 : 0
+        communicator.allReduceSum(&flags)
+        return flags.indices.filter { flags[$0] > 0 }
+    }
+
+    /// Makes BatchNorm running statistics equal on every rank by averaging them (before
+    /// evaluation and checkpoints when BN is not synchronised; with SyncBatchNorm they
+    /// already agree). `num_batches_tracked` is the same everywhere and is left alone.
+    public func synchronizeBuffers() {
+        guard communicator.size > 1 else { return }
+        for (name, tensor) in model.namedBuffers() where !name.hasSuffix("num_batches_tracked") {
+            communicator.allReduceAverage(UnsafeMutableBufferPointer(start: tensor.pointer, count: tensor.count))
+        }
+    }
+}
+
+extension ModelSignature {
+    init(lines: [String]) { self.lines = lines }
+}
