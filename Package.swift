@@ -39,7 +39,9 @@ let package = Package(
             name: "data-bench",
             dependencies: ["Data", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fast),
-        .executableTarget(name: "mpi-check", dependencies: ["Distributed", "Kernels"], swiftSettings: fast),
+        .executableTarget(
+            name: "mpi-check", dependencies: ["Distributed", "Kernels", "Autograd", "NN", "Models", "Optim", "Data"],
+            swiftSettings: fast),
         .target(name: "TestSupport", dependencies: ["Autograd", "Kernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Kernels", "TestSupport"]),

@@ -4,65 +4,31 @@ import Kernels
 import Glibc
 #endif
 
-/// Checks the MPI communicator under `mpirun -n N` (run by launch/test): every collective,
-/// on every rank, against values each rank can compute on its own. Rank 0 prints
-/// "N passed, M failed"; the exit code is non-zero on any failure.
-let comm: MPICommunicator
+/// Checks ddptrain's multi-rank behaviour under `mpirun -n N` (run by launch/test): the
+/// collectives, then data-parallel training. Every rank checks; rank 0 prints
+/// "N passed, M failed" over all ranks; the exit code is non-zero on any failure.
+nonisolated(unsafe) let comm: MPICommunicator
 do { comm = try MPICommunicator() } catch {
     System.printError("mpi-check: \(error)")
     exit(2)
 }
-let (rank, size) = (comm.rank, comm.size)
+ThreadConfiguration.apply(threads: ThreadConfiguration.defaultThreads(localRanks: comm.localSize))
 nonisolated(unsafe) var failures: [String] = []
 nonisolated(unsafe) var passed = 0
 func check(_ ok: Bool, _ what: String) {
-    if ok { passed += 1 } else { failures.append("rank \(rank): \(what)") }
+    if ok { passed += 1 } else { failures.append("rank \(comm.rank): \(what)") }
 }
 
-// all-reduce sum (Float and Double) and max
-var floats = (0..<1000).map { Float($0 + rank) }
-floats.withUnsafeMutableBufferPointer { comm.allReduceSum($0) }
-check(floats.enumerated().allSatisfy { $0.element == Float(size * $0.offset + size * (size - 1) / 2) }, "allReduceSum(Float)")
-var doubles = [Double(rank), 1.5]
-comm.allReduceSum(&doubles)
-check(doubles == [Double(size * (size - 1) / 2), 1.5 * Double(size)], "allReduceSum(Double)")
-var peaks = [Double(rank), -Double(rank)]
-comm.allReduceMax(&peaks)
-check(peaks == [Double(size - 1), 0], "allReduceMax")
-
-// average
-var averaged: [Float] = [Float(rank * 2)]
-averaged.withUnsafeMutableBufferPointer { comm.allReduceAverage($0) }
-check(averaged == [Float(size - 1)], "allReduceAverage")
-
-// non-blocking all-reduce, split into chunks smaller than the buffer
-comm.maxElementsPerCall = 7
-var pendingBuffer = (0..<50).map { _ in Float(rank + 1) }
-let pending = pendingBuffer.withUnsafeMutableBufferPointer { comm.startAllReduceSum($0) }
-while !pending.test() {}
-pending.wait()
-check(pendingBuffer.allSatisfy { $0 == Float(size * (size + 1) / 2) }, "startAllReduceSum in chunks of 7")
-var chunked = (0..<20).map { Float($0) }
-chunked.withUnsafeMutableBufferPointer { comm.allReduceSum($0) }
-check(chunked == (0..<20).map { Float($0 * size) }, "allReduceSum in chunks of 7")
-comm.maxElementsPerCall = Int(Int32.max)
-
-// broadcast from the last rank
-var message = Array("rank \(rank)".utf8) + [UInt8](repeating: 0, count: 8)
-message.withUnsafeMutableBytes { comm.broadcast($0, root: size - 1) }
-check(String(decoding: message.prefix { $0 != 0 }, as: UTF8.self) == "rank \(size - 1)", "broadcast")
-
-// all-gather of different lengths
-let gathered = comm.allGather(Array(String(repeating: "x", count: rank + 1).utf8))
-check(gathered.map(\.count) == (0..<size).map { $0 + 1 }, "allGather")
-
-check(comm.localSize >= 1 && comm.localRank < comm.localSize, "local rank \(comm.localRank) of \(comm.localSize)")
+let sections = CommandLine.arguments.dropFirst().isEmpty ? ["collectives", "ddp"] : Array(CommandLine.arguments.dropFirst())
+if sections.contains("collectives") { checkCollectives(comm, check) }
+if sections.contains("ddp") {
+    do { try checkDataParallel(comm, check) } catch { check(false, "data-parallel checks threw: \(error)") }
+}
 comm.barrier()
 
-// Every rank reports; rank 0 prints the total.
 var counts = [Double(passed), Double(failures.count)]
 comm.allReduceSum(&counts)
 for failure in failures { System.printError("mpi-check: \(failure)") }
-if rank == 0 { print("mpi-check (\(size) ranks): \(Int(counts[0])) passed, \(Int(counts[1])) failed") }
+if comm.rank == 0 { print("mpi-check: \(Int(counts[0])) passed, \(Int(counts[1])) failed") }
 comm.finalize()
 exit(counts[1] == 0 ? 0 : 1)

@@ -1,0 +1,43 @@
+import Distributed
+
+/// Every collective against values each rank can compute on its own.
+func checkCollectives(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) {
+    let (rank, size) = (comm.rank, comm.size)
+    // all-reduce sum (Float and Double) and max
+    var floats = (0..<1000).map { Float($0 + rank) }
+    floats.withUnsafeMutableBufferPointer { comm.allReduceSum($0) }
+    check(floats.enumerated().allSatisfy { $0.element == Float(size * $0.offset + size * (size - 1) / 2) }, "allReduceSum(Float)")
+    var doubles = [Double(rank), 1.5]
+    comm.allReduceSum(&doubles)
+    check(doubles == [Double(size * (size - 1) / 2), 1.5 * Double(size)], "allReduceSum(Double)")
+    var peaks = [Double(rank), -Double(rank)]
+    comm.allReduceMax(&peaks)
+    check(peaks == [Double(size - 1), 0], "allReduceMax")
+
+    // average
+    var averaged: [Float] = [Float(rank * 2)]
+    averaged.withUnsafeMutableBufferPointer { comm.allReduceAverage($0) }
+    check(averaged == [Float(size - 1)], "allReduceAverage")
+
+    // non-blocking all-reduce, split into chunks smaller than the buffer
+    comm.maxElementsPerCall = 7
+    var pendingBuffer = (0..<50).map { _ in Float(rank + 1) }
+    let pending = pendingBuffer.withUnsafeMutableBufferPointer { comm.startAllReduceSum($0) }
+    while !pending.test() {}
+    pending.wait()
+    check(pendingBuffer.allSatisfy { $0 == Float(size * (size + 1) / 2) }, "startAllReduceSum in chunks of 7")
+    var chunked = (0..<20).map { Float($0) }
+    chunked.withUnsafeMutableBufferPointer { comm.allReduceSum($0) }
+    check(chunked == (0..<20).map { Float($0 * size) }, "allReduceSum in chunks of 7")
+    comm.maxElementsPerCall = Int(Int32.max)
+
+    // broadcast from the last rank
+    var message = Array("rank \(rank)".utf8) + [UInt8](repeating: 0, count: 8)
+    message.withUnsafeMutableBytes { comm.broadcast($0, root: size - 1) }
+    check(String(decoding: message.prefix { $0 != 0 }, as: UTF8.self) == "rank \(size - 1)", "broadcast")
+
+    // all-gather of different lengths
+    let gathered = comm.allGather(Array(String(repeating: "x", count: rank + 1).utf8))
+    check(gathered.map(\.count) == (0..<size).map { $0 + 1 }, "allGather")
+    check(comm.localSize >= 1 && comm.localRank < comm.localSize, "local rank \(comm.localRank) of \(comm.localSize)")
+}

@@ -1,0 +1,143 @@
+import Autograd
+import Data
+import Distributed
+import Kernels
+import Models
+import NN
+import Optim
+
+/// Data-parallel training checks that need real ranks.
+func checkDataParallel(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) throws {
+    let (rank, size) = (comm.rank, comm.size)
+    let tag = "[\(size) ranks]"
+
+    // 1 and 2. SyncBatchNorm: N ranks × batch B train as 1 rank × batch N·B on the same global
+    // sample order, and parameters are bitwise identical on every rank after every step.
+    let data = try FashionMNIST.load(train: true, augment: false, seed: 0)
+    let options = ModelOptions(numClasses: 10, inChannels: 1, stem: .cifar)
+    Initializers.manualSeed(11)
+    let model = try ModelRegistry.entry("resnet18").build(options)
+    Initializers.manualSeed(11)
+    let reference = try ModelRegistry.entry("resnet18").build(options)
+    let ddp = try DataParallel(model: model, communicator: comm, settings: ["check=syncbn"], options: .init(syncBatchNorm: true))
+    let sgd = SGD(ParamGroup.decayingWeightsOnly(model.namedParameters(), lr: 0.001, weightDecay: 1e-4), momentum: 0.9)
+    let referenceSGD = SGD(ParamGroup.decayingWeightsOnly(reference.namedParameters(), lr: 0.001, weightDecay: 1e-4), momentum: 0.9)
+    let plans = (0..<size).map {
+        DistributedSampler(datasetSize: data.count, worldSize: size, rank: $0, batchSize: 4, seed: 3).batches(epoch: 0)
+    }
+    let loader = DataLoader(dataset: data, workers: 0)
+    var identicalEverywhere = true
+    var worstGradient = (0.0, "")
+    for step in 0..<7 {
+        // Steps 5 and 6 start the reference from the DDP model's exact parameters, so that the
+        // gradients compare the computation alone: ResNet-18 on batches of 8 amplifies any
+        // rounding difference ~100x per step (seen in one process with a 3e-9 perturbation).
+        if step >= 5 { for (a, b) in zip(model.parameters(), reference.parameters()) { b.copyValues(from: a) } }
+        let mine = try loader.makeBatch(plans[rank][step], epoch: 0)
+        crossEntropy(model(mine.images), labels: mine.labels).backward()
+        check(ddp.finishGradientSynchronization().isEmpty, "\(tag) step \(step): gradients are finite")
+        let global = try loader.makeBatch((0..<size).flatMap { plans[$0][step] }, epoch: 0)
+        crossEntropy(reference(global.images), labels: global.labels).backward()
+        if step >= 5 {
+            for ((name, a), (_, b)) in zip(model.namedParameters(), reference.namedParameters()) {
+                let r = relativeDifference(a.grad!, b.grad!)
+                if r > worstGradient.0 { worstGradient = (r, name) }
+            }
+        }
+        sgd.step(); sgd.zeroGrad()
+        referenceSGD.step(); referenceSGD.zeroGrad()
+        let hashes = comm.allGather(withUnsafeBytes(of: parameterHash(model)) { Array($0) })
+        if Set(hashes).count != 1 { identicalEverywhere = false }
+        if step == 4 {
+            let drift = relativeDifference(flat(model.parameters()), flat(reference.parameters()))
+            check(drift <= 1e-4, "\(tag) sync-BN DDP equals one rank on the global batch after 5 SGD steps: ‖Δθ‖/‖θ‖ = \(drift)")
+        }
+    }
+    check(identicalEverywhere, "\(tag) parameters are bitwise identical on every rank after every step")
+    check(worstGradient.0 <= 1e-4, "\(tag) from equal parameters, every averaged gradient matches the global batch's (worst \(worstGradient.0) at \(worstGradient.1))")
+
+    // 3. A data set whose size the world size does not divide: equal step counts, no hang,
+    // and evaluation counts every sample once.
+    let small = SyntheticImages(count: 100, classes: 3, shape: [1, 8, 8], seed: 5)
+    let tiny = Sequential(Conv2d(1, 4, kernelSize: 3, padding: 1), BatchNorm2d(4), ReLU(), GlobalAvgPool2d(), Flatten(), Linear(4, 3))
+    let tinyDDP = try DataParallel(model: tiny, communicator: comm, settings: ["check=uneven"])
+    let tinySGD = SGD([ParamGroup(parameters: tiny.namedParameters(), lr: 0.1)], momentum: 0.9)
+    let sampler = DistributedSampler(datasetSize: small.count, worldSize: size, rank: rank, batchSize: 8, seed: 1)
+    let smallLoader = DataLoader(dataset: small, workers: 1)
+    var steps = 0
+    for epoch in 0..<2 {
+        let stream = smallLoader.stream(sampler.batches(epoch: epoch), epoch: epoch)
+        while let b = try stream.next() {
+            crossEntropy(tiny(b.images), labels: b.labels).backward()
+            tinyDDP.finishGradientSynchronization()
+            tinySGD.step(); tinySGD.zeroGrad()
+            steps += 1
+        }
+    }
+    var stepCounts = [Double](repeating: 0, count: size)
+    stepCounts[rank] = Double(steps)
+    comm.allReduceSum(&stepCounts)
+    check(Set(stepCounts).count == 1, "\(tag) every rank took the same number of steps on 100 samples (\(stepCounts))")
+    tinyDDP.synchronizeBuffers()
+    tiny.eval()
+    var evaluated = [0.0, 0.0]
+    for b in EvaluationSampler(datasetSize: small.count, worldSize: size, rank: rank, batchSize: 16).batches() {
+        let batchData = try smallLoader.makeBatch(b, epoch: 0)
+        _ = withNoGrad { tiny(batchData.images) }
+        evaluated[0] += Double(b.count)
+        evaluated[1] += Double(Set(b).count)
+    }
+    comm.allReduceSum(&evaluated)
+    check(evaluated == [100, 100], "\(tag) evaluation counts each of the 100 samples once (\(evaluated))")
+
+    // Non-finite gradients on one rank are seen, and attributed, by every rank in the same step.
+    let bad = try smallLoader.makeBatch(sampler.batches(epoch: 0)[0], epoch: 0)
+    if rank == size - 1 { bad.images.pointer[0] = .nan }
+    tiny.train()
+    crossEntropy(tiny(bad.images), labels: bad.labels).backward()
+    let reported = tinyDDP.finishGradientSynchronization()
+    check(reported == [size - 1], "\(tag) a NaN on rank \(size - 1) is reported by every rank (got \(reported))")
+    tinySGD.zeroGrad()
+
+    // 4. Ranks that built different models fail clearly, on every rank, at once.
+    let start = System.now()
+    let odd = Linear(4, rank == size - 1 ? 3 : 2)
+    do {
+        _ = try DataParallel(model: odd, communicator: comm, settings: [])
+        check(false, "\(tag) different models were not detected")
+    } catch {
+        let message = "\(error)"
+        check(message.contains("ranks \(size - 1)") && message.contains("different model"),
+              "\(tag) the mismatch names the rank: \(message)")
+        if rank == size - 1 { check(message.contains("weight [3, 4]"), "\(tag) and what differs: \(message)") }
+    }
+    check(System.now() - start < 10, "\(tag) the mismatch is found in seconds")
+}
+
+/// FNV-1a over every parameter's bytes.
+func parameterHash(_ model: Module) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for p in model.parameters() {
+        let bytes = UnsafeRawBufferPointer(start: p.pointer, count: p.count * 4)
+        for byte in bytes { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
+    }
+    return h
+}
+
+/// ‖a − b‖ / ‖b‖.
+func relativeDifference(_ a: Tensor, _ b: Tensor) -> Double {
+    var d = 0.0, n = 0.0
+    for i in 0..<a.count {
+        let (u, v) = (Double(a.pointer[i]), Double(b.pointer[i]))
+        d += (u - v) * (u - v); n += v * v
+    }
+    return (d / max(n, 1e-300)).squareRoot()
+}
+
+/// All tensors' values in one tensor.
+func flat(_ tensors: [Tensor]) -> Tensor {
+    let out = Tensor(uninitialized: [tensors.reduce(0) { $0 + $1.count }])
+    var offset = 0
+    for t in tensors { (out.pointer + offset).update(from: t.pointer, count: t.count); offset += t.count }
+    return out
+}
