@@ -10,10 +10,11 @@ let package = Package(
         .executable(name: "ddptrain", targets: ["ddptrain"]),
         .executable(name: "kernel-bench", targets: ["kernel-bench"]),
         .executable(name: "data-bench", targets: ["data-bench"]),
-        .library(name: "DDPTrain", targets: ["Kernels", "Autograd", "NN", "Models", "Optim", "Distributed", "Data"]),
+        .library(name: "DDPTrain", targets: ["Kernels", "Autograd", "NN", "Models", "Optim", "Distributed", "Data", "Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
@@ -28,9 +29,13 @@ let package = Package(
         .target(name: "Optim", dependencies: ["NN", "Autograd", "Kernels"], swiftSettings: fast),
         .target(name: "Distributed", dependencies: ["CMPI", "Kernels", "Autograd", "NN"], swiftSettings: fast),
         .target(name: "Data", dependencies: ["Autograd", "Kernels", "CZlib", "CTurboJPEG", "CPNG"], swiftSettings: fast),
+        .target(
+            name: "Training",
+            dependencies: ["Kernels", "Autograd", "NN", "Models", "Optim", "Data", "Distributed", .product(name: "Yams", package: "Yams")],
+            swiftSettings: fast),
         .executableTarget(
             name: "ddptrain",
-            dependencies: ["Kernels", "Distributed", "Models", "NN", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Kernels", "Autograd", "Distributed", "Models", "NN", "Optim", "Data", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "kernel-bench",
             dependencies: ["Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -47,6 +52,7 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Kernels", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "TestSupport"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "Autograd", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "Autograd", "Data", "Distributed", "Optim"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Autograd", "Kernels"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels", "Autograd", "NN"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "Kernels", "TestSupport"]),

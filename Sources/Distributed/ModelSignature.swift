@@ -31,6 +31,10 @@ struct ModelSignature {
     }
 }
 
-public struct RankMismatch: Error, CustomStringConvertible {
+/// An error every rank raises at the same point, so that all can exit cleanly without
+/// aborting the others.
+public protocol RankSymmetricError: Error {}
+
+public struct RankMismatch: RankSymmetricError, CustomStringConvertible {
     public let description: String
 }

@@ -128,9 +128,32 @@ public enum SafeTensors {
 
     // MARK: writing
 
+    /// The raw tensor bytes of a file, after its header (what a checksum covers).
+    public static func dataSection(of bytes: [UInt8]) -> ArraySlice<UInt8>? {
+        guard bytes.count >= 8 else { return nil }
+        var headerLength: UInt64 = 0
+        for i in 0..<8 { headerLength |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        guard headerLength <= UInt64(bytes.count - 8) else { return nil }
+        return bytes[(8 + Int(headerLength))...]
+    }
+
     /// Lays the file out as PyTorch's writer does: header padded with spaces to a multiple of
     /// 8 bytes, tensors in the given order, each 8-byte aligned. F32 and I64 only.
-    public static func encode(_ entries: [Entry], metadata: [String: String] = [:]) -> [UInt8] {
+    /// `metadataFromData` may add metadata computed from the tensor bytes (a checksum).
+    public static func encode(_ entries: [Entry], metadata: [String: String] = [:],
+                              metadataFromData: (([UInt8]) -> [String: String])? = nil) -> [UInt8] {
+        var data = [UInt8]()
+        data.reserveCapacity(entries.reduce(0) { $0 + $1.tensor.count * $1.dtype.size })
+        for e in entries {
+            precondition(e.dtype == .F32 || e.dtype == .I64, "safetensors: writing \(e.dtype) is not supported")
+            let p = e.tensor.pointer
+            if e.dtype == .I64 {
+                for i in 0..<e.tensor.count { withUnsafeBytes(of: Int64(p[i].rounded()).littleEndian) { data += $0 } }
+            } else {
+                data += UnsafeRawBufferPointer(start: p, count: e.tensor.count * 4)  // little-endian hosts only
+            }
+        }
+        let metadata = metadata.merging(metadataFromData?(data) ?? [:]) { _, new in new }
         var header: [String] = []
         if !metadata.isEmpty {
             let pairs = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
@@ -138,7 +161,6 @@ public enum SafeTensors {
         }
         var offset = 0
         for e in entries {
-            precondition(e.dtype == .F32 || e.dtype == .I64, "safetensors: writing \(e.dtype) is not supported")
             let size = e.tensor.count * e.dtype.size
             header.append("\(jsonString(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(e.tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}")
             offset += size
@@ -146,19 +168,11 @@ public enum SafeTensors {
         var headerBytes = Array("{\(header.joined(separator: ","))}".utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
         var out = [UInt8]()
-        out.reserveCapacity(8 + headerBytes.count + offset)
+        out.reserveCapacity(8 + headerBytes.count + data.count)
         let length = UInt64(headerBytes.count)
         for i in 0..<8 { out.append(UInt8((length >> (8 * UInt64(i))) & 0xFF)) }
         out += headerBytes
-        for e in entries {
-            let p = e.tensor.pointer
-            for i in 0..<e.tensor.count {
-                switch e.dtype {
-                case .I64: withUnsafeBytes(of: Int64(p[i].rounded()).littleEndian) { out += $0 }
-                default: withUnsafeBytes(of: p[i].bitPattern.littleEndian) { out += $0 }
-                }
-            }
-        }
+        out += data
         return out
     }
 

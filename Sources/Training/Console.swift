@@ -1,0 +1,50 @@
+import Foundation
+import Kernels
+
+/// Rank 0's console: a line every few steps, a live progress line on a terminal, evaluation
+/// results, the start-up summary. Other ranks print only errors, prefixed with their rank.
+public final class Console: @unchecked Sendable {
+    public let rank: Int
+    public let isTerminal: Bool
+    private var progressShown = false
+
+    public init(rank: Int) {
+        self.rank = rank
+        isTerminal = isatty(STDOUT_FILENO) != 0
+    }
+
+    public func info(_ line: String) {
+        guard rank == 0 else { return }
+        clearProgress()
+        print(line)
+        System.flushOutput()
+    }
+
+    public func error(_ message: String) {
+        clearProgress()
+        System.printError(rank == 0 ? "ddptrain: error: \(message)" : "ddptrain[rank \(rank)]: error: \(message)")
+    }
+
+    /// A bar for the current epoch, redrawn in place (terminals only).
+    public func progress(step: Int, of total: Int, text: String) {
+        guard rank == 0, isTerminal, total > 0 else { return }
+        let width = 24
+        let filled = min(width, width * step / total)
+        print("\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + text,
+              terminator: "\u{1B}[K")
+        System.flushOutput()
+        progressShown = true
+    }
+
+    private func clearProgress() {
+        if progressShown { print("\r\u{1B}[K", terminator: ""); progressShown = false }
+    }
+
+    public static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "?" }
+        let s = Int(seconds)
+        if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m" }
+        if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+        return "\(s)s"
+    }
+}

@@ -1,0 +1,308 @@
+import Autograd
+import Data
+import Distributed
+import Foundation
+import Kernels
+import Models
+import NN
+import Optim
+
+/// What a finished (or stopped) run reports.
+public struct TrainingSummary {
+    public var steps: Int
+    /// Global mean loss of every step this process ran.
+    public var losses: [Double]
+    public var lastEvaluation: EvaluationResult?
+    public var stoppedBySignal: Bool
+    public var lastCheckpoint: String?
+}
+
+/// One training run on one rank: builds everything from the config, then trains with the
+/// other ranks, rank 0 coordinating logs and checkpoints.
+public final class Trainer {
+    public let config: TrainingConfig
+    public let communicator: Communicator
+    public let console: Console
+    let entry: ModelEntry
+    public let model: LayerModule
+    let trainData: Dataset
+    let evalData: Dataset
+    public let optimizer: Optimizer
+    let schedule: LRSchedule
+    let store: CheckpointStore
+    var log: MetricsLog?
+    let ddp: DataParallel
+    let sampler: DistributedSampler
+    public private(set) var progress: TrainingProgress
+    let globalBatch: Int
+    let baseLR: Double
+
+    public static let version = "0.1.0"
+
+    public init(config input: TrainingConfig, communicator: Communicator, console: Console? = nil) throws {
+        let console = console ?? Console(rank: communicator.rank)
+        self.console = console
+        self.communicator = communicator
+        var config = input
+        let world = communicator.size
+
+        // Phase 1, on every rank alone: config, data, model, optimizer.
+        let local = try agree(communicator, "start-up") { () throws -> (ModelEntry, LayerModule, Dataset, Dataset, Optimizer) in
+            try config.validate()
+            let entry = try ModelRegistry.entry(config.model)
+            let source = try DataSource.named(config.data)
+            let options = DataSource.Options(directory: config.dataDir, seed: config.seed, imageSize: config.imageSize,
+                                             channels: config.inChannels, classes: config.numClasses,
+                                             syntheticCount: config.syntheticCount)
+            let train = try source.open(train: true, options: options)
+            var eval = try source.open(train: false, options: options)
+            if let limit = config.evalLimit { eval = Subset(eval, first: limit) }
+            var modelOptions = config.modelOptions
+            modelOptions.numClasses = modelOptions.numClasses ?? train.classCount
+            modelOptions.inChannels = modelOptions.inChannels ?? train.sampleShape[0]
+            modelOptions.imageSize = modelOptions.imageSize ?? train.sampleShape[1]
+            if modelOptions.numClasses! < train.classCount {
+                throw TrainingError("num_classes \(modelOptions.numClasses!) is fewer than the \(train.classCount) classes of \(config.data)")
+            }
+            if modelOptions.inChannels! != train.sampleShape[0] {
+                throw TrainingError("in_channels \(modelOptions.inChannels!) does not match the \(train.sampleShape[0]) channels of \(config.data)")
+            }
+            Initializers.manualSeed(config.seed)
+            let model = entry.build(modelOptions)
+            if let weights = config.weights { try Self.loadWeights(weights, into: model, entry: entry, console: console) }
+            let named = model.namedParameters()
+            let groups = config.noDecayNormAndBias
+                ? ParamGroup.decayingWeightsOnly(named, lr: config.lr, weightDecay: config.weightDecay)
+                : [ParamGroup(parameters: named, lr: config.lr, weightDecay: config.weightDecay)]
+            let optimizer: Optimizer = config.optimizer == "adamw"
+                ? AdamW(groups, betas: (config.betas[0], config.betas[1]))
+                : SGD(groups, momentum: config.momentum, nesterov: config.nesterov)
+            return (entry, model, train, eval, optimizer)
+        }
+        (entry, model, trainData, evalData, optimizer) = local
+
+        // Phase 2, rank 0: the checkpoint folder, the checkpoint to resume from, the logs.
+        let checkpointDir = config.checkpointDir ?? "checkpoints/\(config.model)"
+        let store = CheckpointStore(directory: checkpointDir, keep: config.keep)
+        self.store = store
+        let resumePath: String? = try agree(communicator, "checkpoint folder") {
+            guard communicator.rank == 0 else { return nil }
+            try store.prepare()
+            guard let resume = config.resume else { return nil }
+            if resume != "auto" { return resume }
+            let found = store.latestValid { path, error in console.info("skipping checkpoint \(path): \(error)") }
+            if found == nil { console.info("--resume auto: no checkpoint in \(checkpointDir); starting fresh") }
+            return found?.path
+        }
+        let sharedPath = String(decoding: communicator.allGather(Array((resumePath ?? "").utf8))[0], as: UTF8.self)
+
+        // Phase 3, every rank: restore the same checkpoint.
+        var progress = TrainingProgress()
+        progress.seed = config.seed
+        let model = self.model, optimizer = self.optimizer
+        let resumed: Checkpoint? = try agree(communicator, "resume") {
+            guard !sharedPath.isEmpty else { return nil }
+            let checkpoint = try Checkpoint.load(sharedPath)
+            try checkpoint.restore(into: model, optimizer: optimizer, modelName: config.model, source: sharedPath)
+            return checkpoint
+        }
+        if let resumed {
+            progress = resumed.progress
+            if resumed.progress.worldSize != world {
+                let perRank = resumed.progress.globalBatch / (world * config.accumulate)
+                guard perRank * world * config.accumulate == resumed.progress.globalBatch, perRank > 0 else {
+                    throw TrainingError("\(sharedPath): its global batch \(resumed.progress.globalBatch) cannot be split over "
+                                        + "\(world) ranks × accumulate \(config.accumulate)")
+                }
+                console.info("resuming on \(world) ranks (saved on \(resumed.progress.worldSize)): batch \(perRank) per rank keeps "
+                             + "the global batch \(resumed.progress.globalBatch); the run is not bitwise identical to one on the original world size")
+                config.batchSize = perRank
+            }
+            progress.worldSize = world
+        }
+        self.config = config
+        globalBatch = config.batchSize * world * config.accumulate
+        progress.worldSize = world
+        progress.globalBatch = globalBatch
+        self.progress = progress
+        baseLR = config.lr * (config.lrScaling == "linear" ? Double(globalBatch) / 256 : 1)
+        for i in optimizer.paramGroups.indices { optimizer.paramGroups[i].initialLR = baseLR }
+        let decay: LRSchedule.Decay
+        switch config.schedule {
+        case "step": decay = .step(every: config.stepSize, gamma: config.gamma)
+        case "multistep": decay = .multiStep(milestones: config.milestones, gamma: config.gamma)
+        case "cosine": decay = .cosine(totalEpochs: Double(config.epochs), minFactor: config.minLRFactor)
+        default: decay = .constant
+        }
+        schedule = LRSchedule(decay, warmupEpochs: config.warmupEpochs, warmupStartFactor: config.warmupStartFactor)
+        sampler = DistributedSampler(datasetSize: trainData.count, worldSize: world, rank: communicator.rank,
+                                     batchSize: config.batchSize, seed: config.seed, dropLast: config.dropLast)
+
+        // Phase 4, together: same model and settings everywhere, then rank 0's state.
+        ddp = try DataParallel(model: model, communicator: communicator, settings: config.rankInvariantSettings,
+                               options: .init(bucketCapMiB: config.bucketCapMB, syncBatchNorm: config.syncBN))
+        if communicator.rank == 0 {
+            let logDir = config.logDir ?? "runs/\(config.model)"
+            log = try MetricsLog(directory: logDir, run: [
+                "config": config.jsonObject(), "world_size": world, "version": Self.version, "blas_core": BLAS.coreName,
+                "blas_threads": BLAS.threads, "global_batch": globalBatch, "parameters": model.parameterCount,
+                "resumed_from": sharedPath.isEmpty ? NSNull() : sharedPath as Any,
+            ])
+        }
+        console.info("""
+            ddptrain \(Self.version): \(config.model) (\(model.parameterCount) parameters) on \(config.data) \
+            \(trainData.sampleShape.map(String.init).joined(separator: "x")), \(trainData.count) train / \(evalData.count) eval samples
+              world size \(world), \(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, OpenBLAS core \(BLAS.coreName)
+              global batch \(globalBatch) (\(config.batchSize) per rank\(config.accumulate > 1 ? " × \(config.accumulate) accumulated" : "")), \
+            lr \(String(format: "%.4g", baseLR)) \(config.schedule)\(config.warmupEpochs > 0 ? " after \(config.warmupEpochs) warmup epochs" : ""), \
+            \(config.optimizer)\(config.syncBN ? ", SyncBatchNorm" : "")
+              checkpoints in \(checkpointDir), logs in \(config.logDir ?? "runs/\(config.model)")\
+            \(sharedPath.isEmpty ? "" : "\n  resumed from \(sharedPath) at epoch \(progress.epoch + 1), step \(progress.globalStep)")
+            """)
+    }
+
+    /// `--weights`: strict, except the classifier head when its shape differs (fine-tuning).
+    static func loadWeights(_ path: String, into model: Module, entry: ModelEntry, console: Console) throws {
+        let (entries, _) = try SafeTensors.read(contentsOf: path)
+        let named = entries.filter { !$0.name.hasPrefix(Checkpoint.optimizerPrefix) }.map { ($0.name, $0.tensor) }
+        let own = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.name, $0.tensor.shape) })
+        let headDiffers = named.contains { $0.0.hasPrefix(entry.headPrefix) && own[$0.0] != nil && own[$0.0] != $0.1.shape }
+        let skipped = try model.loadStateDict(named, skipping: headDiffers ? entry.headPrefix : nil, source: path)
+        if !skipped.isEmpty { console.info("loaded \(path); kept the new classifier head (\(skipped.joined(separator: ", ")))") }
+    }
+
+    public var stepsPerEpoch: Int { (sampler.batchesPerEpoch + config.accumulate - 1) / config.accumulate }
+
+    /// Trains until `epochs` or `max_steps`, or until a stop signal; returns what happened.
+    public func run() throws -> TrainingSummary {
+        var summary = TrainingSummary(steps: 0, losses: [], lastEvaluation: nil, stoppedBySignal: false, lastCheckpoint: nil)
+        let loader = DataLoader(dataset: trainData, workers: config.workers, prefetch: 4)
+        // Since the last log line: loss·samples, correct, samples, seconds spent in training steps, steps.
+        var window = (loss: 0.0, correct: 0.0, count: 0.0, seconds: 0.0, steps: 0)
+        var lastEvalStep = -1, lastSaveStep = progress.samplesInEpoch == 0 && progress.globalStep > 0 ? progress.globalStep : -1
+        let runStart = System.now(), firstStep = progress.globalStep
+        model.train()
+
+        training: while progress.epoch < config.epochs {
+            let plan = sampler.batches(epoch: progress.epoch, startSample: progress.samplesInEpoch)
+            let stream = loader.stream(plan, epoch: progress.epoch)
+            var micro = 0
+            while micro < plan.count {
+                let stepStart = System.now()
+                let group = min(config.accumulate, plan.count - micro)
+                let epochPosition = Double(progress.epoch) + Double(progress.samplesInEpoch) / Double(sampler.globalSamplesPerEpoch)
+                progress.lrFactor = schedule.factor(atEpoch: epochPosition)
+                optimizer.setLRFactor(progress.lrFactor)
+                // totals: loss·samples, correct, samples, images consumed (all ranks), stop request
+                var totals = [0.0, 0.0, 0.0, 0.0, StopSignal.isRequested ? 1 : 0]
+                for k in 0..<group {
+                    guard let batch = try stream.next() else { break }
+                    ddp.synchronizesGradients = k == group - 1
+                    let logits = model(batch.images)
+                    let loss = crossEntropy(logits, labels: batch.labels, labelSmoothing: Float(config.labelSmoothing))
+                    (group > 1 ? loss * (1 / Float(group)) : loss).backward()
+                    let labelled = Double(batch.labels.filter { $0 >= 0 }.count)
+                    totals[0] += Double(loss.item()) * labelled
+                    totals[1] += Double(correctPredictions(logits, labels: batch.labels))
+                    totals[2] += labelled
+                    totals[3] += Double(batch.count)
+                }
+                micro += group
+                let badRanks = ddp.finishGradientSynchronization()
+                if badRanks.isEmpty {
+                    optimizer.step()
+                } else if config.nonFinite == "skip" {
+                    console.info("step \(progress.globalStep + 1): non-finite loss or gradient on rank\(badRanks.count > 1 ? "s" : "") "
+                                 + "\(badRanks.map(String.init).joined(separator: ", ")); step skipped")
+                } else {
+                    throw AgreedFailure(underlying: TrainingError("step \(progress.globalStep + 1): non-finite loss or gradient on rank\(badRanks.count > 1 ? "s" : "") "
+                                        + "\(badRanks.map(String.init).joined(separator: ", ")); stopping (set non_finite: skip to skip such steps)"))
+                }
+                optimizer.zeroGrad()
+                communicator.allReduceSum(&totals)
+                progress.globalStep += 1
+                progress.stepInEpoch += 1
+                progress.samplesInEpoch += Int(totals[3])
+                summary.steps += 1
+                let stepLoss = totals[2] > 0 ? totals[0] / totals[2] : 0
+                summary.losses.append(stepLoss)
+                let now = System.now()
+                window.loss += totals[0]; window.correct += totals[1]; window.count += totals[2]; window.steps += 1
+                window.seconds += now - stepStart
+                let rate = Double(window.steps * globalBatch) / max(window.seconds, 1e-9)
+                let perStep = (now - runStart) / Double(progress.globalStep - firstStep)
+                let remaining = Double(totalSteps - progress.globalStep) * perStep
+                if progress.globalStep % config.logEvery == 0 || micro >= plan.count {
+                    let meanLoss = window.loss / max(window.count, 1), accuracy = window.correct / max(window.count, 1)
+                    console.info(String(format: "epoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  lr %.4g  %.1f img/s  ETA %@",
+                                        progress.epoch + 1, config.epochs, progress.stepInEpoch, stepsPerEpoch, meanLoss,
+                                        100 * accuracy, baseLR * progress.lrFactor, rate, Console.duration(remaining)))
+                    log?.logTrain(step: progress.globalStep, epoch: epochPosition, loss: meanLoss, accuracy: accuracy,
+                                  lr: baseLR * progress.lrFactor, imagesPerSecond: rate)
+                    window = (0, 0, 0, 0, 0)
+                } else {
+                    console.progress(step: progress.stepInEpoch, of: stepsPerEpoch,
+                                     text: String(format: "epoch %d step %d/%d loss %.4f %.1f img/s", progress.epoch + 1,
+                                                  progress.stepInEpoch, stepsPerEpoch, stepLoss, rate))
+                }
+                let reachedMax = config.maxSteps.map { progress.globalStep >= $0 } ?? false
+                if micro >= plan.count {
+                    // Epoch end: the next checkpoint resumes at the start of the next epoch.
+                    progress.epoch += 1
+                    progress.stepInEpoch = 0
+                    progress.samplesInEpoch = 0
+                }
+                if totals[4] > 0 {
+                    summary.lastCheckpoint = try saveCheckpoint(isBest: false)
+                    console.info("stop requested: saved \(summary.lastCheckpoint!) at step \(progress.globalStep); exiting")
+                    summary.stoppedBySignal = true
+                    return summary
+                }
+                let epochEnded = progress.stepInEpoch == 0
+                let evalDue = config.evalEvery > 0 ? progress.globalStep % config.evalEvery == 0 : epochEnded
+                var isBest = false
+                if evalDue || (reachedMax && lastEvalStep != progress.globalStep) || (epochEnded && progress.epoch >= config.epochs) {
+                    let result = try evaluate()
+                    summary.lastEvaluation = result
+                    lastEvalStep = progress.globalStep
+                    if result.accuracy > (progress.bestAccuracy ?? -1) { progress.bestAccuracy = result.accuracy; isBest = true }
+                }
+                let saveDue = (config.checkpointEvery > 0 && progress.globalStep % config.checkpointEvery == 0) || epochEnded || reachedMax
+                if saveDue && lastSaveStep != progress.globalStep {
+                    summary.lastCheckpoint = try saveCheckpoint(isBest: isBest)
+                    lastSaveStep = progress.globalStep
+                }
+                if reachedMax { break training }
+            }
+        }
+        return summary
+    }
+
+    var totalSteps: Int { min(config.maxSteps ?? Int.max, config.epochs * stepsPerEpoch) }
+
+    /// Evaluates on the held-out split (running statistics made equal on every rank first).
+    public func evaluate() throws -> EvaluationResult {
+        if !config.syncBN { ddp.synchronizeBuffers() }
+        let result = try Evaluation.run(model: model, dataset: evalData, communicator: communicator,
+                                        batchSize: config.batchSize, workers: config.workers)
+        model.train()
+        console.info(String(format: "eval after step %d: loss %.4f  accuracy %.2f%%  (%d samples)", progress.globalStep,
+                            result.loss, 100 * result.accuracy, result.samples))
+        log?.logEval(step: progress.globalStep, epoch: Double(progress.epoch), loss: result.loss, accuracy: result.accuracy,
+                     samples: result.samples)
+        return result
+    }
+
+    /// Rank 0 writes; every rank learns whether it worked before going on.
+    func saveCheckpoint(isBest: Bool) throws -> String {
+        if !config.syncBN { ddp.synchronizeBuffers() }
+        let path = "\(store.directory)/\(CheckpointStore.fileName(step: progress.globalStep))"
+        try agree(communicator, "saving the checkpoint") {
+            guard communicator.rank == 0 else { return }
+            let bytes = try Checkpoint.encode(model: config.model, module: model, optimizer: optimizer, progress: progress,
+                                              config: config.jsonObject())
+            try store.save(bytes, step: progress.globalStep, isBest: isBest)
+        }
+        return path
+    }
+}

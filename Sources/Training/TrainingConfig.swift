@@ -1,0 +1,163 @@
+import Foundation
+import Models
+import Yams
+
+/// Everything a training run is made of. Built from the defaults, then a YAML file, then
+/// command-line flags (each layer overrides the one before); keys are PyTorch-style snake_case.
+public struct TrainingConfig: Codable, Equatable, Sendable {
+    public var model = "resnet50"
+    public var data = "fashion-mnist"
+    public var dataDir: String?
+    public var epochs = 10
+    public var maxSteps: Int?
+    /// Samples per rank per micro-batch.
+    public var batchSize = 64
+    /// The rate for a global batch of 256, scaled linearly to the actual global batch (Goyal et al.)
+    /// unless `lrScaling` is `none`.
+    public var lr = 0.1
+    public var lrScaling = "linear"
+    public var warmupEpochs = 0.0
+    public var warmupStartFactor = 0.1
+    public var schedule = "cosine"
+    public var milestones: [Double] = [30, 60, 80]
+    public var stepSize = 30.0
+    public var gamma = 0.1
+    public var minLRFactor = 0.0
+    public var optimizer = "sgd"
+    public var momentum = 0.9
+    public var nesterov = false
+    public var weightDecay = 1e-4
+    /// Exclude BatchNorm/LayerNorm parameters and biases from weight decay.
+    public var noDecayNormAndBias = true
+    public var betas: [Double] = [0.9, 0.999]
+    public var labelSmoothing = 0.0
+    public var syncBN = false
+    public var accumulate = 1
+    public var seed: UInt64 = 0
+    public var threads: Int?
+    public var workers = 1
+    public var dropLast = false
+    public var checkpointDir: String?
+    public var checkpointEvery = 0
+    public var keep = 3
+    public var resume: String?
+    public var weights: String?
+    public var logDir: String?
+    public var logEvery = 20
+    public var evalEvery = 0
+    public var evalLimit: Int?
+    public var numClasses: Int?
+    public var inChannels: Int?
+    public var stem: String?
+    public var imageSize: Int?
+    public var zeroInitResidual = false
+    public var bucketCapMB = 25.0
+    /// What a NaN or Inf loss or gradient does: `skip` the step or `stop` the run.
+    public var nonFinite = "stop"
+    public var syntheticCount: Int?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case model, data, dataDir = "data_dir", epochs, maxSteps = "max_steps", batchSize = "batch_size", lr
+        case lrScaling = "lr_scaling", warmupEpochs = "warmup_epochs", warmupStartFactor = "warmup_start_factor"
+        case schedule, milestones, stepSize = "step_size", gamma, minLRFactor = "min_lr_factor", optimizer, momentum
+        case nesterov, weightDecay = "weight_decay", noDecayNormAndBias = "no_decay_norm_and_bias", betas
+        case labelSmoothing = "label_smoothing", syncBN = "sync_bn", accumulate, seed, threads, workers
+        case dropLast = "drop_last", checkpointDir = "checkpoint_dir", checkpointEvery = "checkpoint_every", keep, resume
+        case weights, logDir = "log_dir", logEvery = "log_every", evalEvery = "eval_every", evalLimit = "eval_limit"
+        case numClasses = "num_classes", inChannels = "in_channels", stem, imageSize = "image_size"
+        case zeroInitResidual = "zero_init_residual", bucketCapMB = "bucket_cap_mb", nonFinite = "non_finite"
+        case syntheticCount = "synthetic_count"
+    }
+
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    /// Applies the keys of a YAML file on top of `self`.
+    public func merging(yamlFile path: String) throws -> TrainingConfig {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw Invalid("\(path): cannot read the config file")
+        }
+        return try merging(yaml: text, source: path)
+    }
+
+    public func merging(yaml text: String, source: String) throws -> TrainingConfig {
+        let parsed: Any?
+        do { parsed = try Yams.load(yaml: text) } catch { throw Invalid("\(source): not valid YAML (\(error))") }
+        guard let parsed else { return self }
+        guard let map = parsed as? [String: Any] else { throw Invalid("\(source): the config must be a mapping of keys to values") }
+        let known = Set(Self.keys)
+        if let unknown = map.keys.sorted().first(where: { !known.contains($0) }) {
+            throw Invalid("\(source): unknown key '\(unknown)'; known keys: \(Self.keys.sorted().joined(separator: ", "))")
+        }
+        // Encode self, overlay the file's values, decode: types are checked by the decoder.
+        var merged = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as! [String: Any]
+        for (key, value) in map { merged[key] = value is NSNull ? nil : value }
+        do {
+            return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: merged))
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            let key = context.codingPath.first?.stringValue ?? "?"
+            throw Invalid("\(source): key '\(key)' has a value of the wrong type (\(String(describing: map[key] ?? "nil")))")
+        } catch {
+            throw Invalid("\(source): \(error)")
+        }
+    }
+
+    /// Checks every value a user can get wrong; the message names the key and what would be right.
+    public func validate() throws {
+        func require(_ ok: Bool, _ message: @autoclosure () -> String) throws { if !ok { throw Invalid(message()) } }
+        _ = try ModelRegistry.entry(model)
+        try require(epochs > 0, "epochs must be positive, got \(epochs)")
+        try require(maxSteps.map { $0 > 0 } ?? true, "max_steps must be positive, got \(maxSteps ?? 0)")
+        try require(batchSize > 0, "batch_size must be positive, got \(batchSize)")
+        try require(lr > 0 && lr.isFinite, "lr must be a positive number, got \(lr)")
+        try require(["linear", "none"].contains(lrScaling), "lr_scaling must be linear or none, got \(lrScaling)")
+        try require(warmupEpochs >= 0, "warmup_epochs must be >= 0, got \(warmupEpochs)")
+        try require(["constant", "step", "multistep", "cosine"].contains(schedule),
+                    "schedule must be constant, step, multistep or cosine, got \(schedule)")
+        try require(gamma > 0, "gamma must be positive, got \(gamma)")
+        try require(stepSize > 0, "step_size must be positive, got \(stepSize)")
+        try require(["sgd", "adamw"].contains(optimizer), "optimizer must be sgd or adamw, got \(optimizer)")
+        try require(momentum >= 0 && momentum < 1, "momentum must be in [0, 1), got \(momentum)")
+        try require(!nesterov || momentum > 0, "nesterov needs momentum > 0")
+        try require(weightDecay >= 0, "weight_decay must be >= 0, got \(weightDecay)")
+        try require(betas.count == 2 && betas.allSatisfy { $0 >= 0 && $0 < 1 }, "betas must be two numbers in [0, 1), got \(betas)")
+        try require(labelSmoothing >= 0 && labelSmoothing < 1, "label_smoothing must be in [0, 1), got \(labelSmoothing)")
+        try require(accumulate >= 1, "accumulate must be at least 1, got \(accumulate)")
+        try require(threads.map { $0 > 0 } ?? true, "threads must be positive, got \(threads ?? 0)")
+        try require(workers >= 0, "workers must be >= 0, got \(workers)")
+        try require(checkpointEvery >= 0, "checkpoint_every must be >= 0 (0: only at epoch ends), got \(checkpointEvery)")
+        try require(keep >= 1, "keep must be at least 1, got \(keep)")
+        try require(logEvery >= 1, "log_every must be at least 1, got \(logEvery)")
+        try require(evalEvery >= 0, "eval_every must be >= 0 (0: each epoch), got \(evalEvery)")
+        try require(numClasses.map { $0 > 0 } ?? true, "num_classes must be positive, got \(numClasses ?? 0)")
+        try require(inChannels.map { $0 > 0 } ?? true, "in_channels must be positive, got \(inChannels ?? 0)")
+        try require(imageSize.map { $0 > 0 } ?? true, "image_size must be positive, got \(imageSize ?? 0)")
+        try require(stem.map { ResNet.Stem(rawValue: $0) != nil } ?? true, "stem must be imagenet or cifar, got \(stem ?? "")")
+        try require(bucketCapMB > 0, "bucket_cap_mb must be positive, got \(bucketCapMB)")
+        try require(["skip", "stop"].contains(nonFinite), "non_finite must be skip or stop, got \(nonFinite)")
+        try require(resume.map { !$0.isEmpty } ?? true, "resume must be auto or a checkpoint path")
+    }
+
+    public var modelOptions: ModelOptions {
+        ModelOptions(numClasses: numClasses, inChannels: inChannels, stem: stem.flatMap(ResNet.Stem.init(rawValue:)),
+                     imageSize: imageSize, zeroInitResidual: zeroInitResidual)
+    }
+
+    /// Settings that must agree on every rank (checked at start-up with the model). Paths,
+    /// threads and loader workers may differ from node to node and are left out.
+    public var rankInvariantSettings: [String] {
+        let local: Set<String> = ["data_dir", "threads", "workers", "checkpoint_dir", "log_dir", "log_every", "resume", "weights"]
+        return jsonObject().filter { !local.contains($0.key) }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// The resolved config as YAML-compatible JSON (for run.json and checkpoints).
+    public func jsonObject() -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(self))) as? [String: Any] ?? [:]
+    }
+}

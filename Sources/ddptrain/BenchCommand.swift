@@ -1,0 +1,117 @@
+import ArgumentParser
+import Autograd
+import Data
+import Distributed
+import Foundation
+import Kernels
+import Models
+import NN
+import Optim
+import Training
+
+/// `ddptrain bench MODEL`: training throughput on synthetic data, with the time split by phase,
+/// model FLOP utilisation against the sgemm peak measured here, and peak memory. Under mpirun
+/// the figures are global (images/s of all ranks; the slowest rank's phases).
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Measure training speed on synthetic data.")
+
+    @Argument(help: "Model name.") var model: String
+    @Option(help: "Samples per rank per step.") var batchSize = 16
+    @Option(help: "Image side.") var imageSize = 224
+    @Option(help: "Input channels.") var inChannels = 3
+    @Option(help: "Classes.") var numClasses = 1000
+    @Option(help: "ResNet stem: imagenet or cifar.") var stem = "imagenet"
+    @Option(help: "Timed steps (after 2 warm-up steps).") var steps = 10
+    @Option(help: "Threads per rank.") var threads: Int?
+    @Flag(help: "Synchronise BatchNorm across ranks.") var syncBn = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard batchSize > 0, imageSize > 0, inChannels > 0, numClasses > 0, steps > 0 else {
+            throw ValidationError("--batch-size, --image-size, --in-channels, --num-classes and --steps must be positive")
+        }
+        guard ResNet.Stem(rawValue: stem) != nil else { throw ValidationError("--stem must be imagenet or cifar, got \(stem)") }
+    }
+
+    func run() throws {
+        Runtime.withCommunicator(threads: threads) { communicator, console in
+            let world = communicator.size
+            let entry = try agree(communicator, "model") { try ModelRegistry.entry(model) }
+            let options = ModelOptions(numClasses: numClasses, inChannels: inChannels, stem: ResNet.Stem(rawValue: stem), imageSize: imageSize)
+            Initializers.manualSeed(0)
+            let network = entry.build(options)
+            let flopsPerImage = 3 * entry.forwardFLOPs(options, model: network)
+            let ddp = try DataParallel(model: network, communicator: communicator, settings: ["bench"], options: .init(syncBatchNorm: syncBn))
+            let optimizer = SGD(ParamGroup.decayingWeightsOnly(network.namedParameters(), lr: 0.01, weightDecay: 1e-4), momentum: 0.9)
+            let data: Dataset = entry.isSegmentation
+                ? Shapes(count: 1_000_000, channels: inChannels, size: imageSize, seed: 1)
+                : SyntheticImages(count: 1_000_000, classes: numClasses, shape: [inChannels, imageSize, imageSize], seed: 1)
+            let plan = DistributedSampler(datasetSize: data.count, worldSize: world, rank: communicator.rank, batchSize: batchSize,
+                                          seed: 1).batches(epoch: 0).prefix(steps + 2)
+            let stream = DataLoader(dataset: data, workers: 1).stream(Array(plan), epoch: 0)
+            network.train()
+            // per step: total, forward, backward, all-reduce wait, optimizer, data wait
+            var records: [[Double]] = []
+            for step in 0..<(steps + 2) {
+                let t0 = System.now(), wait0 = stream.waitSeconds
+                guard let batch = try stream.next() else { break }
+                let t1 = System.now()
+                let loss = crossEntropy(network(batch.images), labels: batch.labels)
+                let t2 = System.now()
+                loss.backward()
+                let t3 = System.now()
+                ddp.finishGradientSynchronization()
+                let t4 = System.now()
+                optimizer.step()
+                optimizer.zeroGrad()
+                let t5 = System.now()
+                var phases = [t5 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, stream.waitSeconds - wait0]
+                communicator.allReduceMax(&phases)
+                if step >= 2 { records.append(phases) }
+            }
+            func median(_ i: Int) -> Double { records.map { $0[i] }.sorted()[records.count / 2] }
+            let stepSeconds = median(0)
+            let imagesPerSecond = Double(batchSize * world) / stepSeconds
+            var peak = [Self.sgemmPeak()]
+            communicator.allReduceSum(&peak)
+            var rss = [Double(System.peakResidentBytes()) / 1_048_576]
+            communicator.allReduceMax(&rss)
+            let mfu = flopsPerImage * imagesPerSecond / (peak[0] * 1e9)
+            if json {
+                let object: [String: Any] = [
+                    "model": model, "world_size": world, "batch_per_rank": batchSize, "threads_per_rank": BLAS.threads,
+                    "images_per_second": imagesPerSecond, "step_ms": 1000 * stepSeconds, "peak_rss_mib": rss[0], "mfu": mfu,
+                    "sgemm_peak_gflops": peak[0], "train_gflops_per_image": flopsPerImage / 1e9,
+                    "phases_ms": ["forward": 1000 * median(1), "backward": 1000 * median(2), "allreduce_wait": 1000 * median(3),
+                                  "optimizer": 1000 * median(4), "data_wait": 1000 * median(5)],
+                ]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                console.info(String(decoding: data, as: UTF8.self))
+            } else {
+                console.info(String(format: """
+                    %@ %dx%dx%d, batch %d per rank, %d rank%@ x %d thread%@ (OpenBLAS %@)
+                      %.2f images/s  (median step %.1f ms over %d steps)
+                      forward %.1f ms, backward %.1f ms, all-reduce wait %.1f ms, optimizer %.1f ms, data wait %.1f ms
+                      %.2f GFLOP per image trained; MFU %.1f%% of the %.0f GFLOP/s sgemm peak measured here; peak RSS %.0f MiB per rank
+                    """, model, inChannels, imageSize, imageSize, batchSize, world, world == 1 ? "" : "s", BLAS.threads,
+                    BLAS.threads == 1 ? "" : "s", BLAS.coreName, imagesPerSecond, 1000 * stepSeconds, records.count,
+                    1000 * median(1), 1000 * median(2), 1000 * median(3), 1000 * median(4), 1000 * median(5),
+                    flopsPerImage / 1e9, 100 * mfu, peak[0], rss[0]))
+            }
+            return 0
+        }
+    }
+
+    /// This rank's sgemm GFLOP/s with its BLAS threads (median of 3, n = 1536).
+    static func sgemmPeak() -> Double {
+        let n = 1536
+        let a = Tensor(filling: [n, n], with: 0.5), b = Tensor(filling: [n, n], with: 0.25), c = Tensor(zeros: [n, n])
+        var times: [Double] = []
+        for _ in 0..<4 {
+            let start = System.now()
+            BLAS.sgemm(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+            times.append(System.now() - start)
+        }
+        return 2 * Double(n * n * n) / times.dropFirst().sorted()[1] / 1e9
+    }
+}

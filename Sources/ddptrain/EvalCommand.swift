@@ -1,0 +1,93 @@
+import ArgumentParser
+import Data
+import Distributed
+import Foundation
+import Models
+import NN
+import Training
+
+/// `ddptrain eval MODEL (--checkpoint PATH | --weights FILE) ...`: loss and accuracy on a split.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "eval", abstract: "Evaluate a checkpoint or weights file.")
+
+    @Argument(help: "Model name.") var model: String
+    @Option(help: "A ddptrain checkpoint.") var checkpoint: String?
+    @Option(help: "A safetensors file with PyTorch names.") var weights: String?
+    @Option(help: "Data set (default: the checkpoint's, else fashion-mnist).") var data: String?
+    @Option(help: "Folder of the data set.") var dataDir: String?
+    @Option(help: "test or train.") var split = "test"
+    @Option(help: "Evaluate the first N samples, in file order.") var limit: Int?
+    @Option(help: "Samples per rank per batch.") var batchSize = 256
+    @Option(help: "Threads per rank.") var threads: Int?
+    @Flag(help: "Print {\"loss\":…, \"accuracy\":…, \"samples\":…}.") var json = false
+    @OptionGroup var modelArguments: ModelArguments
+
+    func validate() throws {
+        guard (checkpoint == nil) != (weights == nil) else { throw ValidationError("give exactly one of --checkpoint and --weights") }
+        guard ["test", "train"].contains(split) else { throw ValidationError("--split must be test or train, got \(split)") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be positive, got \(limit)") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+    }
+
+    func run() throws {
+        Runtime.withCommunicator(threads: threads) { communicator, console in
+            let (network, dataset) = try agree(communicator, "loading") { () throws -> (LayerModule, Dataset) in
+                var config = TrainingConfig()
+                config.model = model
+                var saved: Checkpoint? = nil
+                if let checkpoint {
+                    saved = try Checkpoint.load(checkpoint)
+                    // The model options and data set the run was trained with.
+                    let data = try JSONSerialization.data(withJSONObject: saved!.config)
+                    config = try JSONDecoder().decode(TrainingConfig.self, from: data)
+                    guard config.model == model else {
+                        throw TrainingError("\(checkpoint): checkpoint of model '\(config.model)', not '\(model)'")
+                    }
+                }
+                if let data { config.data = data }
+                if let dataDir { config.dataDir = dataDir }
+                modelArguments.apply(to: &config)
+                try config.validate()
+                let source = try DataSource.named(config.data)
+                var dataset = try source.open(train: false, options: .init(
+                    directory: config.dataDir, seed: config.seed, imageSize: config.imageSize, channels: config.inChannels,
+                    classes: config.numClasses, syntheticCount: config.syntheticCount))
+                if split == "train" {
+                    // The training split without augmentation: the eval transform of the train files.
+                    dataset = try Self.unaugmentedTrainSplit(source, config: config) ?? dataset
+                }
+                if let limit { dataset = Subset(dataset, first: limit) }
+                var options = config.modelOptions
+                options.numClasses = options.numClasses ?? dataset.classCount
+                options.inChannels = options.inChannels ?? dataset.sampleShape[0]
+                options.imageSize = options.imageSize ?? dataset.sampleShape[1]
+                let network = try ModelRegistry.entry(model).build(options)
+                if let saved, let checkpoint { try saved.restore(into: network, optimizer: nil, modelName: model, source: checkpoint) }
+                if let weights {
+                    let (entries, _) = try SafeTensors.read(contentsOf: weights)
+                    try network.loadStateDict(entries.map { ($0.name, $0.tensor) }, source: weights)
+                }
+                return (network, dataset)
+            }
+            let result = try Evaluation.run(model: network, dataset: dataset, communicator: communicator, batchSize: batchSize)
+            if json {
+                console.info(String(format: "{\"loss\": %.6f, \"accuracy\": %.6f, \"samples\": %d}", result.loss, result.accuracy, result.samples))
+            } else {
+                console.info(String(format: "%@ on %@ (%@): loss %.4f, accuracy %.2f%%, %d samples", model, dataset.count == 0 ? "nothing" : split,
+                                    checkpoint ?? weights ?? "", result.loss, 100 * result.accuracy, result.samples))
+            }
+            return 0
+        }
+    }
+
+    static func unaugmentedTrainSplit(_ source: DataSource, config: TrainingConfig) throws -> Dataset? {
+        let train = try source.open(train: true, options: .init(
+            directory: config.dataDir, seed: config.seed, imageSize: config.imageSize, channels: config.inChannels,
+            classes: config.numClasses, syntheticCount: config.syntheticCount))
+        if let images = train as? InMemoryImages { return images.with(cropPadding: nil, flip: false) }
+        if let folder = train as? ImageFolder {
+            return try ImageFolder(root: config.dataDir ?? "", split: "train", size: folder.size, train: false, seed: config.seed)
+        }
+        return train
+    }
+}

@@ -1,0 +1,57 @@
+import Distributed
+import Foundation
+import Kernels
+import Training
+
+/// Process start-up and shutdown shared by every subcommand: the OpenBLAS core, MPI when
+/// launched by `mpirun`, threads per rank, and the error policy (an error all ranks share exits
+/// cleanly with status 1; an error one rank meets alone aborts every rank, so none hangs).
+enum Runtime {
+    static func withCommunicator(threads: Int?, _ body: (Communicator, Console) throws -> Int32) -> Never {
+        BLAS.reexecIfCoreDegraded()
+        let communicator: Communicator
+        if MPICommunicator.isLaunchedByMPI {
+            do { communicator = try MPICommunicator() } catch {
+                System.printError("ddptrain: error: \(error)")
+                exit(1)
+            }
+        } else {
+            communicator = SingleProcessCommunicator()
+        }
+        let console = Console(rank: communicator.rank)
+        ThreadConfiguration.apply(threads: threads ?? ThreadConfiguration.defaultThreads(localRanks: communicator.localSize))
+        let code: Int32
+        do {
+            code = try body(communicator, console)
+        } catch {
+            console.error("\(error)")
+            if communicator.size > 1 && !(error is RankSymmetricError) {
+                // Only this rank knows: take every rank down rather than leave them waiting.
+                communicator.abort(code: 1)
+            }
+            finish(communicator)
+            exit(1)
+        }
+        finish(communicator)
+        exit(code)
+    }
+
+    static func finish(_ communicator: Communicator) {
+        System.flushOutput()
+        (communicator as? MPICommunicator)?.finalize()
+    }
+
+    /// `configs/<model>.yaml` next to the working directory or to the ddptrain checkout.
+    static func defaultConfig(for model: String) -> String? {
+        var candidates = ["configs/\(model).yaml"]
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+            for _ in 0..<4 {
+                candidates.append(dir.appendingPathComponent("configs/\(model).yaml").path)
+                candidates.append(dir.appendingPathComponent("share/ddptrain/configs/\(model).yaml").path)
+                dir = dir.deletingLastPathComponent()
+            }
+        }
+        return candidates.first { FileManager.default.fileExists(atPath: $0) }
+    }
+}
