@@ -1,0 +1,58 @@
+import Distributed
+import Foundation
+import Training
+import XCTest
+
+/// Every bad input a user can give gets one clear error, and existing checkpoints stay untouched.
+final class BadInputTests: XCTestCase {
+    func expectFailure(_ config: TrainingConfig, mentioning text: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try Trainer(config: config, communicator: SingleProcessCommunicator(), console: Console(rank: 1)),
+                             file: file, line: line) { error in
+            XCTAssertTrue("\(error)".contains(text), "\(error)", file: file, line: line)
+        }
+    }
+
+    func testEachBadInputNamesTheProblem() throws {
+        let folder = temporaryFolder("bad")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var c = smallConfig(folder)
+        c.model = "resnet19"
+        expectFailure(c, mentioning: "unknown model 'resnet19'")
+        c = smallConfig(folder); c.data = "imagenet"
+        expectFailure(c, mentioning: "unknown data set 'imagenet'")
+        c = smallConfig(folder); c.data = "cifar10"; c.dataDir = "\(folder)/no-such-folder"
+        expectFailure(c, mentioning: "no-such-folder: folder not found")
+        c = smallConfig(folder); c.lr = -1
+        expectFailure(c, mentioning: "lr must be a positive number")
+        c = smallConfig(folder); c.batchSize = 0
+        expectFailure(c, mentioning: "batch_size must be positive")
+        c = smallConfig(folder); c.checkpointDir = "/proc/ddptrain-cannot-write-here"
+        expectFailure(c, mentioning: "/proc/ddptrain-cannot-write-here: cannot create the checkpoint folder")
+        c = smallConfig(folder); c.resume = "\(folder)/missing.safetensors"
+        expectFailure(c, mentioning: "missing.safetensors: checkpoint not found")
+        c = smallConfig(folder); c.weights = "\(folder)/missing-weights.safetensors"
+        expectFailure(c, mentioning: "missing-weights.safetensors: cannot read the file")
+    }
+
+    func testCheckpointOfAnotherModelOrShapeIsRefusedAndLeftAlone() throws {
+        let folder = temporaryFolder("other")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var c = smallConfig(folder)
+        c.maxSteps = 1
+        _ = try Trainer(config: c, communicator: SingleProcessCommunicator(), console: Console(rank: 1)).run()
+        let saved = "\(folder)/ckpt/step-000000001.safetensors"
+        let before = try Data(contentsOf: URL(fileURLWithPath: saved))
+
+        var other = smallConfig(folder)
+        other.model = "resnet34"
+        other.resume = saved
+        expectFailure(other, mentioning: "checkpoint of model 'resnet18', but the run builds 'resnet34'")
+        var shapes = smallConfig(folder)
+        shapes.numClasses = 7
+        shapes.resume = "auto"
+        expectFailure(shapes, mentioning: "fc.weight: the model has shape [7, 512], the weights [4, 512]")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: saved)), before, "the checkpoint is untouched")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(folder)/ckpt").filter { $0.hasPrefix("step-") },
+                       ["step-000000001.safetensors"])
+    }
+}

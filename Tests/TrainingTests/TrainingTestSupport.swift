@@ -1,0 +1,32 @@
+import Foundation
+import Training
+
+func temporaryFolder(_ name: String) -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ddptrain-\(name)-\(UUID().uuidString)").path
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// ResNet-18 (CIFAR stem) on 8x8 synthetic images: real training, a few dozen milliseconds a step.
+func smallConfig(_ folder: String) -> TrainingConfig {
+    var c = TrainingConfig()
+    c.model = "resnet18"
+    c.data = "synthetic"
+    c.imageSize = 8
+    c.inChannels = 1
+    c.numClasses = 4
+    c.stem = "cifar"
+    c.syntheticCount = 24
+    c.evalLimit = 16
+    c.batchSize = 4
+    c.epochs = 2
+    c.lr = 0.05
+    c.warmupEpochs = 0.5
+    c.schedule = "cosine"
+    c.workers = 1
+    c.checkpointDir = "\(folder)/ckpt"
+    c.logDir = "\(folder)/logs"
+    c.logEvery = 3
+    c.seed = 5
+    return c
+}
