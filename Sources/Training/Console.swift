@@ -10,7 +10,10 @@ public final class Console: @unchecked Sendable {
 
     public init(rank: Int) {
         self.rank = rank
-        isTerminal = isatty(STDOUT_FILENO) != 0
+        // mpirun gives every rank a pseudo-terminal even when its own output goes to a file, so
+        // the live bar is for runs without mpirun; under mpirun the log lines carry the progress.
+        let underMPI = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"].contains { System.environment($0) != nil }
+        isTerminal = isatty(STDOUT_FILENO) != 0 && !underMPI
     }
 
     public func info(_ line: String) {
