@@ -74,6 +74,22 @@ struct BenchCommand: ParsableCommand {
             let imagesPerSecond = Double(batchSize * world) / stepSeconds
             var peak = [Self.sgemmPeak()]
             communicator.allReduceSum(&peak)
+            // The same gradients all-reduced outside backward: how much communication there was to hide.
+            var communication = 0.0
+            if world > 1 {
+                let gradients = Tensor(zeros: [network.parameterCount])
+                var times: [Double] = []
+                for _ in 0..<4 {
+                    communicator.barrier()
+                    let start = System.now()
+                    communicator.allReduceSum(UnsafeMutableBufferPointer(start: gradients.pointer, count: gradients.count))
+                    var elapsed = [System.now() - start]
+                    communicator.allReduceMax(&elapsed)
+                    times.append(elapsed[0])
+                }
+                communication = times.dropFirst().sorted()[1]
+            }
+            let hidden = communication > 0 ? max(0, 1 - median(3) / communication) : 0
             var rss = [Double(System.peakResidentBytes()) / 1_048_576]
             communicator.allReduceMax(&rss)
             let mfu = flopsPerImage * imagesPerSecond / (peak[0] * 1e9)
@@ -82,6 +98,7 @@ struct BenchCommand: ParsableCommand {
                     "model": model, "world_size": world, "batch_per_rank": batchSize, "threads_per_rank": BLAS.threads,
                     "images_per_second": imagesPerSecond, "step_ms": 1000 * stepSeconds, "peak_rss_mib": rss[0], "mfu": mfu,
                     "sgemm_peak_gflops": peak[0], "train_gflops_per_image": flopsPerImage / 1e9,
+                    "allreduce_ms": 1000 * communication, "allreduce_hidden_share": hidden,
                     "phases_ms": ["forward": 1000 * median(1), "backward": 1000 * median(2), "allreduce_wait": 1000 * median(3),
                                   "optimizer": 1000 * median(4), "data_wait": 1000 * median(5)],
                 ]
@@ -92,11 +109,13 @@ struct BenchCommand: ParsableCommand {
                     %@ %dx%dx%d, batch %d per rank, %d rank%@ x %d thread%@ (OpenBLAS %@)
                       %.2f images/s  (median step %.1f ms over %d steps)
                       forward %.1f ms, backward %.1f ms, all-reduce wait %.1f ms, optimizer %.1f ms, data wait %.1f ms
-                      %.2f GFLOP per image trained; MFU %.1f%% of the %.0f GFLOP/s sgemm peak measured here; peak RSS %.0f MiB per rank
+                      %.2f GFLOP per image trained; MFU %.1f%% of the %.0f GFLOP/s sgemm peak measured here; peak RSS %.0f MiB per rank%@
                     """, model, inChannels, imageSize, imageSize, batchSize, world, world == 1 ? "" : "s", BLAS.threads,
                     BLAS.threads == 1 ? "" : "s", BLAS.coreName, imagesPerSecond, 1000 * stepSeconds, records.count,
                     1000 * median(1), 1000 * median(2), 1000 * median(3), 1000 * median(4), 1000 * median(5),
-                    flopsPerImage / 1e9, 100 * mfu, peak[0], rss[0]))
+                    flopsPerImage / 1e9, 100 * mfu, peak[0], rss[0],
+                    world > 1 ? String(format: "\n  all-reduce of all gradients alone: %.1f ms; %.0f%% of it hidden behind backward",
+                                       1000 * communication, 100 * hidden) : ""))
             }
             return 0
         }
