@@ -82,6 +82,22 @@ else
   fail "no checkpoint at step 3 within 120 s"; kill "$job" 2>/dev/null; wait "$job"
 fi
 
+# Resuming on another world size: the checkpoint of 2 ranks on 1 rank (batch 8 keeps the global batch).
+if timeout 300 "$bin" resnet18 --config "$work/small.yaml" --checkpoint-dir "$work/c" --log-dir "$work/c-logs" --resume auto \
+     --max-steps 20 > "$work/c2.log" 2>&1 && grep -q "resuming on 1 ranks (saved on 2)" "$work/c2.log"; then
+  ok "a 2-rank checkpoint resumes on 1 rank with the global batch kept"
+else
+  fail "resume on another world size"; cat "$work/c2.log"
+fi
+
+# Evaluation of a checkpoint, on 2 ranks: each of the 96 test samples once, JSON out.
+if out=$(mpirun -n 2 --oversubscribe "$bin" eval resnet18 --checkpoint "$(newest a)" --json 2> "$work/e.log"); then
+  echo "$out" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["samples"] == 96 and 0 <= d["accuracy"] <= 1, d' \
+    && ok "eval --json on 2 ranks: $out" || fail "eval output: $out"
+else
+  fail "eval"; cat "$work/e.log"
+fi
+
 # Every rank exits cleanly on a bad input, with one message (no hang, no crash trace).
 if timeout 120 mpirun -n 2 --oversubscribe "$bin" resnet18 --config "$work/small.yaml" --lr=-1 > "$work/d.log" 2>&1; then
   fail "a negative learning rate was accepted"

@@ -69,3 +69,31 @@ final class ResumeTests: XCTestCase {
                        ["step-000000006.safetensors", "step-000000012.safetensors", "best.safetensors"])
     }
 }
+
+final class FineTuneTests: XCTestCase {
+    /// `--weights` from a model with another class count: everything loads but the classifier
+    /// head, which keeps its fresh initialisation.
+    func testWeightsWithAnotherHeadAreLoadedForFineTuning() throws {
+        let folder = temporaryFolder("finetune")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var pretrainedConfig = smallConfig(folder)
+        pretrainedConfig.numClasses = 6
+        pretrainedConfig.maxSteps = 2
+        let pretrained = try Trainer(config: pretrainedConfig, communicator: SingleProcessCommunicator(), console: Console(rank: 1))
+        _ = try pretrained.run()
+        try SafeTensors.write(pretrained.model.safeTensorsEntries(), metadata: ["format": "pt"], to: "\(folder)/pretrained.safetensors")
+
+        var config = smallConfig("\(folder)/tuned")
+        config.weights = "\(folder)/pretrained.safetensors"
+        config.seed = 99
+        let tuned = try Trainer(config: config, communicator: SingleProcessCommunicator(), console: Console(rank: 1))
+        let source = Dictionary(uniqueKeysWithValues: pretrained.model.stateDict().map { ($0.name, $0.tensor.toArray()) })
+        for (name, tensor) in tuned.model.stateDict() {
+            if name.hasPrefix("fc.") {
+                XCTAssertEqual(tensor.shape.first, 4, name)
+            } else {
+                XCTAssertEqual(tensor.toArray(), source[name], "\(name) was not loaded")
+            }
+        }
+    }
+}
