@@ -25,9 +25,22 @@ public struct Conv2dShape: Equatable, Sendable {
 }
 
 public enum Conv2dKernel {
+    /// Columns one sgemm should see at least: small images (CIFAR, Fashion-MNIST, the deep
+    /// layers of any network) are grouped so that the matrix products stay efficient.
+    static let targetColumns = 4096
+
+    /// Images per sgemm.
+    public static func groupSize(_ s: Conv2dShape) -> Int {
+        let plane = max(s.outH * s.outW, 1)
+        return max(1, min(s.batch, (targetColumns + plane - 1) / plane))
+    }
+
     /// Floats of scratch space the forward and backward passes need.
     public static func workspaceCount(_ s: Conv2dShape) -> Int {
-        s.window.isIdentity ? 0 : s.window.columnRows * s.window.columnCols
+        let g = s.window, group = groupSize(s)
+        let columns = g.isIdentity && group == 1 ? 0 : g.columnRows * g.columnCols * group
+        let staging = group > 1 ? s.outChannels * g.columnCols * group : 0
+        return columns + staging
     }
 
     /// `y = conv(x, w) + b`; `y` is `[N, O, OH, OW]`.
@@ -37,18 +50,24 @@ public enum Conv2dKernel {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
-        for n in 0..<s.batch {
-            let image = x + n * inPlane
-            let cols: UnsafePointer<Float>
-            if g.isIdentity {
-                cols = image
+        let group = groupSize(s)
+        for start in stride(from: 0, to: s.batch, by: group) {
+            let n = min(group, s.batch - start)
+            let images = x + start * inPlane
+            let out = y + start * s.outChannels * p
+            if n == 1 && g.isIdentity {
+                BLAS.sgemm(m: s.outChannels, n: p, k: k, a: weight, lda: k, b: images, ldb: p, c: out, ldc: p)
+            } else if n == 1 {
+                im2col(images, g, workspace!)
+                BLAS.sgemm(m: s.outChannels, n: p, k: k, a: weight, lda: k, b: workspace!, ldb: p, c: out, ldc: p)
             } else {
-                im2col(image, g, workspace!)
-                cols = UnsafePointer(workspace!)
+                // cols [K, n·P] → staging [O, n·P] → y [n, O, P]
+                let cols = workspace!, staging = workspace! + k * p * group
+                columns(of: images, count: n, s, into: cols)
+                BLAS.sgemm(m: s.outChannels, n: n * p, k: k, a: weight, lda: k, b: cols, ldb: n * p, c: staging, ldc: n * p)
+                transposeBlocks(staging, rows: s.outChannels, blocks: n, block: p, into: out)
             }
-            let out = y + n * s.outChannels * p
-            BLAS.sgemm(m: s.outChannels, n: p, k: k, a: weight, lda: k, b: cols, ldb: p, c: out, ldc: p)
-            if let bias { addChannelBias(out, bias, channels: s.outChannels, plane: p) }
+            if let bias { for i in 0..<n { addChannelBias(out + i * s.outChannels * p, bias, channels: s.outChannels, plane: p) } }
         }
     }
 
@@ -60,36 +79,83 @@ public enum Conv2dKernel {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
+        let group = groupSize(s)
         if let dBias { sumChannels(dy, into: dBias, batch: s.batch, channels: s.outChannels, plane: p) }
-        for n in 0..<s.batch {
-            let image = x + n * inPlane
-            let grad = dy + n * s.outChannels * p
-            if let dWeight {
-                let cols: UnsafePointer<Float>
-                if g.isIdentity {
-                    cols = image
-                } else {
-                    im2col(image, g, workspace!)
-                    cols = UnsafePointer(workspace!)
+        for start in stride(from: 0, to: s.batch, by: group) {
+            let n = min(group, s.batch - start)
+            let images = x + start * inPlane
+            let grads = dy + start * s.outChannels * p
+            if n == 1 {
+                if let dWeight {
+                    let cols: UnsafePointer<Float>
+                    if g.isIdentity { cols = images } else {
+                        im2col(images, g, workspace!)
+                        cols = UnsafePointer(workspace!)
+                    }
+                    // dW[O, K] += dy[O, P] · cols[K, P]ᵀ
+                    BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: p, a: grads, lda: p, b: cols, ldb: p, beta: 1, c: dWeight, ldc: k)
                 }
-                // dW[O, K] += dy[O, P] · cols[K, P]ᵀ
-                BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: p, a: grad, lda: p, b: cols, ldb: p,
+                if let dx {
+                    let dImage = dx + start * inPlane
+                    if g.isIdentity {
+                        BLAS.sgemm(transA: true, m: k, n: p, k: s.outChannels, a: weight, lda: k, b: grads, ldb: p, c: dImage, ldc: p)
+                    } else {
+                        // dcols[K, P] = Wᵀ[K, O] · dy[O, P], folded back into the image.
+                        BLAS.sgemm(transA: true, m: k, n: p, k: s.outChannels, a: weight, lda: k, b: grads, ldb: p,
+                                   c: workspace!, ldc: p)
+                        dImage.update(repeating: 0, count: inPlane)
+                        col2im(workspace!, g, dImage)
+                    }
+                }
+                continue
+            }
+            // dy [n, O, P] → staging [O, n·P]
+            let cols = workspace!, staging = workspace! + k * p * group
+            untransposeBlocks(grads, rows: s.outChannels, blocks: n, block: p, into: staging)
+            if let dWeight {
+                columns(of: images, count: n, s, into: cols)
+                BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: n * p, a: staging, lda: n * p, b: cols, ldb: n * p,
                            beta: 1, c: dWeight, ldc: k)
             }
             if let dx {
-                let dImage = dx + n * inPlane
+                // dcols[K, n·P] = Wᵀ · dy, then back to images.
+                BLAS.sgemm(transA: true, m: k, n: n * p, k: s.outChannels, a: weight, lda: k, b: staging, ldb: n * p,
+                           c: cols, ldc: n * p)
+                let dImages = dx + start * inPlane
                 if g.isIdentity {
-                    BLAS.sgemm(transA: true, m: k, n: p, k: s.outChannels, a: weight, lda: k, b: grad, ldb: p,
-                               c: dImage, ldc: p)
+                    transposeBlocks(cols, rows: k, blocks: n, block: p, into: dImages)
                 } else {
-                    // dcols[K, P] = Wᵀ[K, O] · dy[O, P], folded back into the image.
-                    BLAS.sgemm(transA: true, m: k, n: p, k: s.outChannels, a: weight, lda: k, b: grad, ldb: p,
-                               c: workspace!, ldc: p)
-                    dImage.update(repeating: 0, count: inPlane)
-                    col2im(workspace!, g, dImage)
+                    dImages.update(repeating: 0, count: n * inPlane)
+                    col2im(cols, count: n, g, dImages, imageStride: inPlane, rowStride: n * p)
                 }
             }
         }
+    }
+
+    /// The column matrix `[K, n·P]` of `n` images (for a 1x1 stride-1 conv, the images side by side).
+    static func columns(of images: UnsafePointer<Float>, count n: Int, _ s: Conv2dShape, into cols: UnsafeMutablePointer<Float>) {
+        let g = s.window
+        if g.isIdentity {
+            untransposeBlocks(images, rows: s.inChannels, blocks: n, block: g.columnCols, into: cols)
+        } else {
+            im2col(images, count: n, imageStride: s.inChannels * s.height * s.width, g, cols, rowStride: n * g.columnCols)
+        }
+    }
+}
+
+/// `[rows, blocks·block]` → `[blocks, rows, block]` (the sgemm result of a group back to NCHW).
+func transposeBlocks(_ src: UnsafePointer<Float>, rows: Int, blocks: Int, block: Int, into dst: UnsafeMutablePointer<Float>) {
+    Parallel.forEach(blocks * rows, grain: max(1, 16384 / max(block, 1))) { i in
+        let (b, r) = (i / rows, i % rows)
+        (dst + (b * rows + r) * block).update(from: src + r * blocks * block + b * block, count: block)
+    }
+}
+
+/// `[blocks, rows, block]` → `[rows, blocks·block]`.
+func untransposeBlocks(_ src: UnsafePointer<Float>, rows: Int, blocks: Int, block: Int, into dst: UnsafeMutablePointer<Float>) {
+    Parallel.forEach(blocks * rows, grain: max(1, 16384 / max(block, 1))) { i in
+        let (b, r) = (i / rows, i % rows)
+        (dst + r * blocks * block + b * block).update(from: src + (b * rows + r) * block, count: block)
     }
 }
 

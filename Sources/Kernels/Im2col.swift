@@ -35,46 +35,57 @@ public struct WindowGeometry: Equatable, Sendable {
     }
 }
 
-/// Unfolds one image `[channels, height, width]` into `[channels*kh*kw, outH*outW]`.
-public func im2col(_ image: UnsafePointer<Float>, _ g: WindowGeometry, _ columns: UnsafeMutablePointer<Float>) {
+/// Unfolds `count` images `[channels, height, width]` (each `imageStride` floats apart) into
+/// one matrix `[channels·kh·kw, count·outH·outW]` whose rows are `rowStride` floats apart:
+/// image n's columns start at `n·outH·outW`.
+public func im2col(_ images: UnsafePointer<Float>, count: Int = 1, imageStride: Int = 0, _ g: WindowGeometry,
+                   _ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
     let plane = g.outH * g.outW
-    Parallel.forEach(g.columnRows, grain: max(1, 4096 / max(plane, 1))) { row in
+    let ld = rowStride ?? plane * count
+    let xs = (0..<g.kernelW).map { g.validRange(offset: $0 - g.padW, stride: g.strideW, size: g.width, count: g.outW) }
+    Parallel.forEach(g.columnRows, grain: max(1, 4096 / max(plane * count, 1))) { row in
         let kx = row % g.kernelW
         let ky = (row / g.kernelW) % g.kernelH
         let c = row / (g.kernelW * g.kernelH)
-        let src = image + c * g.height * g.width
-        let dst = columns + row * plane
-        let xs = g.validRange(offset: kx - g.padW, stride: g.strideW, size: g.width, count: g.outW)
-        for oy in 0..<g.outH {
-            let iy = oy * g.strideH - g.padH + ky
-            let out = dst + oy * g.outW
-            if iy < 0 || iy >= g.height {
-                out.update(repeating: 0, count: g.outW)
-                continue
-            }
-            if xs.lowerBound > 0 { out.update(repeating: 0, count: xs.lowerBound) }
-            if xs.upperBound < g.outW { (out + xs.upperBound).update(repeating: 0, count: g.outW - xs.upperBound) }
-            let line = src + iy * g.width + (kx - g.padW)
-            if g.strideW == 1 {
-                (out + xs.lowerBound).update(from: line + xs.lowerBound, count: xs.count)
-            } else {
-                for ox in xs { out[ox] = line[ox * g.strideW] }
+        let valid = xs[kx]
+        for n in 0..<count {
+            let src = images + n * imageStride + c * g.height * g.width
+            let dst = columns + row * ld + n * plane
+            for oy in 0..<g.outH {
+                let iy = oy * g.strideH - g.padH + ky
+                let out = dst + oy * g.outW
+                if iy < 0 || iy >= g.height {
+                    out.update(repeating: 0, count: g.outW)
+                    continue
+                }
+                if valid.lowerBound > 0 { out.update(repeating: 0, count: valid.lowerBound) }
+                if valid.upperBound < g.outW { (out + valid.upperBound).update(repeating: 0, count: g.outW - valid.upperBound) }
+                let line = src + iy * g.width + (kx - g.padW)
+                if g.strideW == 1 {
+                    (out + valid.lowerBound).update(from: line + valid.lowerBound, count: valid.count)
+                } else {
+                    for ox in valid { out[ox] = line[ox * g.strideW] }
+                }
             }
         }
     }
 }
 
-/// Folds `[channels*kh*kw, outH*outW]` back into an image, adding every window's share
-/// (the adjoint of `im2col`). `image` is accumulated into, not overwritten.
-public func col2im(_ columns: UnsafePointer<Float>, _ g: WindowGeometry, _ image: UnsafeMutablePointer<Float>) {
+/// Folds `[channels·kh·kw, count·outH·outW]` (rows `rowStride` apart) back into `count`
+/// images, adding every window's share (the adjoint of `im2col`). The images are accumulated
+/// into, not overwritten.
+public func col2im(_ columns: UnsafePointer<Float>, count: Int = 1, _ g: WindowGeometry, _ images: UnsafeMutablePointer<Float>,
+                   imageStride: Int = 0, rowStride: Int? = nil) {
     let plane = g.outH * g.outW
-    // Windows of one channel overlap, so threads split by channel.
-    Parallel.forEach(g.channels) { c in
-        let dstPlane = image + c * g.height * g.width
+    let ld = rowStride ?? plane * count
+    // Windows of one channel overlap, so threads split by (image, channel).
+    Parallel.forEach(count * g.channels) { nc in
+        let n = nc / g.channels, c = nc % g.channels
+        let dstPlane = images + n * imageStride + c * g.height * g.width
         for ky in 0..<g.kernelH {
             for kx in 0..<g.kernelW {
                 let row = (c * g.kernelH + ky) * g.kernelW + kx
-                let src = columns + row * plane
+                let src = columns + row * ld + n * plane
                 let xs = g.validRange(offset: kx - g.padW, stride: g.strideW, size: g.width, count: g.outW)
                 for oy in 0..<g.outH {
                     let iy = oy * g.strideH - g.padH + ky
