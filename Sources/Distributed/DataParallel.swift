@@ -20,6 +20,9 @@ public final class DataParallel {
     public var synchronizesGradients = true
     /// Seconds spent waiting for all-reduces after backward (what overlap did not hide).
     public private(set) var lastWaitSeconds = 0.0
+    /// Buckets whose all-reduce had started during backward, at the last synchronisation.
+    public private(set) var lastBucketsStartedDuringBackward = 0
+    public var bucketCount: Int { buckets.count }
 
     public struct Options: Sendable {
         public var bucketCapMiB: Double = 25
@@ -123,6 +126,7 @@ public final class DataParallel {
             locallyNonFinite = false
         }
         let start = System.now()
+        lastBucketsStartedDuringBackward = nextToLaunch
         // Parameters the graph did not reach this step still take part (as their gradient or zeros).
         for bucket in buckets where !bucket.launched {
             for i in bucket.parameters.indices where !bucket.packed[i] {

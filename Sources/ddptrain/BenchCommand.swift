@@ -108,6 +108,8 @@ struct BenchCommand: ParsableCommand {
                     "sgemm_peak_gflops": peak[0], "train_gflops_per_image": flopsPerImage / 1e9,
                     "allreduce_ms": 1000 * communication, "allreduce_hidden_share": hidden,
                     "allreduce_exposed_ms": 1000 * median(6),
+                    "bucket_mib": ddp.bucketSizesInBytes.map { Double($0) / 1_048_576 },
+                    "buckets_started_during_backward": ddp.lastBucketsStartedDuringBackward,
                     "phases_ms": ["forward": 1000 * median(1), "backward": 1000 * median(2), "allreduce_wait": 1000 * median(3),
                                   "optimizer": 1000 * median(4), "data_wait": 1000 * median(5)],
                 ]
@@ -123,8 +125,11 @@ struct BenchCommand: ParsableCommand {
                     BLAS.threads == 1 ? "" : "s", BLAS.coreName, imagesPerSecond, 1000 * stepSeconds, records.count,
                     1000 * median(1), 1000 * median(2), 1000 * median(3), 1000 * median(4), 1000 * median(5),
                     flopsPerImage / 1e9, 100 * mfu, peak[0], rss[0],
-                    world > 1 ? String(format: "\n  all-reduce of all gradients alone: %.1f ms; after backward the last rank waits %.1f ms: %.0f%% hidden",
-                                       1000 * communication, 1000 * median(6), 100 * hidden) : ""))
+                    world > 1 ? String(format: "\n  all-reduce of all gradients alone: %.1f ms; after backward the last rank waits %.1f ms: %.0f%% hidden"
+                                       + "\n  buckets (MiB): %@; %d of them started during backward",
+                                       1000 * communication, 1000 * median(6), 100 * hidden,
+                                       ddp.bucketSizesInBytes.map { String(format: "%.2f", Double($0) / 1_048_576) }.joined(separator: ", "),
+                                       ddp.lastBucketsStartedDuringBackward) : ""))
             }
             return 0
         }

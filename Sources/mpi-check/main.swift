@@ -7,7 +7,7 @@ import Glibc
 /// Checks ddptrain's multi-rank behaviour under `mpirun -n N` (run by launch/test): the
 /// collectives, then data-parallel training. Every rank checks; rank 0 prints
 /// "N passed, M failed" over all ranks; the exit code is non-zero on any failure.
-nonisolated(unsafe) let comm: MPICommunicator
+let comm: MPICommunicator
 do { comm = try MPICommunicator() } catch {
     System.printError("mpi-check: \(error)")
     exit(2)
