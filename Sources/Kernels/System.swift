@@ -17,37 +17,30 @@ public enum System {
 
     /// CPU feature flags as Linux reports them in /proc/cpuinfo (empty elsewhere).
     public static func cpuFlags() -> Set<String> {
-        guard let file = fopen("/proc/cpuinfo", "r") else { return [] }
-        defer { fclose(file) }
-        var line: UnsafeMutablePointer<CChar>? = nil
-        var capacity = 0
-        defer { free(line) }
-        while getline(&line, &capacity, file) > 0, let line {
-            let text = String(cString: line)
-            if text.hasPrefix("flags") {
-                let parts = text.split(separator: ":", maxSplits: 1)
-                guard parts.count == 2 else { return [] }
-                return Set(parts[1].split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
-            }
-        }
-        return []
+        guard let line = firstLine(of: "/proc/cpuinfo", startingWith: "flags") else { return [] }
+        let parts = line.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2 else { return [] }
+        return Set(parts[1].split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
     }
 
     /// Peak resident set size of this process in bytes (Linux: VmHWM).
     public static func peakResidentBytes() -> Int {
-        guard let file = fopen("/proc/self/status", "r") else { return 0 }
+        guard let line = firstLine(of: "/proc/self/status", startingWith: "VmHWM:") else { return 0 }
+        return (Int(line.filter(\.isNumber)) ?? 0) * 1024
+    }
+
+    /// The first line of a text file that starts with `prefix` (for /proc files).
+    static func firstLine(of path: String, startingWith prefix: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
         defer { fclose(file) }
         var line: UnsafeMutablePointer<CChar>? = nil
         var capacity = 0
         defer { free(line) }
         while getline(&line, &capacity, file) > 0, let line {
             let text = String(cString: line)
-            if text.hasPrefix("VmHWM:") {
-                let digits = text.filter(\.isNumber)
-                return (Int(digits) ?? 0) * 1024
-            }
+            if text.hasPrefix(prefix) { return text }
         }
-        return 0
+        return nil
     }
 
     /// Writes a line to standard error (unbuffered, safe from any thread).
