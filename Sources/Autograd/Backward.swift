@@ -32,7 +32,9 @@ public enum Autograd {
                 continue
             }
             precondition(!function.isReleased, "backward(): \(function.name) was already differentiated; the graph is freed after one backward pass")
+            let started = OpProfiler.isEnabled ? System.now() : 0
             let inputGrads = function.apply!(upstream)
+            OpProfiler.add(function.name + " backward", since: started)
             precondition(inputGrads.count == function.inputs.count, "backward(): \(function.name) returned \(inputGrads.count) gradients for \(function.inputs.count) inputs")
             for (input, maybeGrad) in zip(function.inputs, inputGrads) {
                 guard input.requiresGrad, let g = maybeGrad else {

@@ -27,6 +27,7 @@ extension Tensor {
     /// the output's `storage` instead.
     @discardableResult
     func record(_ name: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        OpProfiler.forwardEnded(name)
         guard GradMode.isEnabled, inputs.contains(where: \.requiresGrad) else { return self }
         requiresGrad = true
         gradFunction = GradFunction(name: name, inputs: inputs, apply: backward)

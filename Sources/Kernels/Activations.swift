@@ -13,8 +13,19 @@ public enum ActivationKernel {
     }
 
     /// `dx = dy` where the output was positive; reads the saved output, not the input.
+    /// Branch-free in SIMD: with signs at random a per-element branch mispredicts half the time.
     public static func reluBackward(y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
-        Parallel.forRanges(count, grain: grain) { r in for i in r { dx[i] = y[i] > 0 ? dy[i] : 0 } }
+        Parallel.forRanges(count, grain: grain) { r in
+            var i = r.lowerBound
+            while i + 16 <= r.upperBound {
+                let mask = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self) .> 0
+                let g = UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(dx + i).storeBytes(of: SIMD16<Float>(repeating: 0).replacing(with: g, where: mask),
+                                                         as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < r.upperBound { dx[i] = y[i] > 0 ? dy[i] : 0; i += 1 }
+        }
     }
 
     public static func sigmoidForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {

@@ -25,6 +25,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Threads per rank.") var threads: Int?
     @Flag(help: "Synchronise BatchNorm across ranks.") var syncBn = false
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Also print the time of every operation, forward and backward (rank 0).") var profile = false
 
     func validate() throws {
         guard batchSize > 0, imageSize > 0, inChannels > 0, numClasses > 0, steps > 0 else {
@@ -55,7 +56,9 @@ struct BenchCommand: ParsableCommand {
             for step in 0..<(steps + 2) {
                 let t0 = System.now(), wait0 = stream.waitSeconds
                 guard let batch = try stream.next() else { break }
+                if step == 2 { OpProfiler.isEnabled = profile }
                 let t1 = System.now()
+                OpProfiler.mark()
                 let loss = crossEntropy(network(batch.images), labels: batch.labels)
                 let t2 = System.now()
                 loss.backward()
@@ -76,6 +79,14 @@ struct BenchCommand: ParsableCommand {
                 phases[6] = ends[2 * last + 1]
                 communicator.allReduceMax(&phases)
                 if step >= 2 { records.append(phases) }
+            }
+            OpProfiler.isEnabled = false
+            if profile {
+                let timed = Double(records.count)
+                console.info("per step, rank 0 (forward: since the previous op ended):")
+                for (name, seconds, calls) in OpProfiler.report().prefix(24) {
+                    console.info(String(format: "  %-28@ %9.1f ms  %5d calls", name, 1000 * seconds / timed, calls / max(records.count, 1)))
+                }
             }
             func median(_ i: Int) -> Double { records.map { $0[i] }.sorted()[records.count / 2] }
             let stepSeconds = median(0)
