@@ -12,3 +12,6 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
+# Idle OpenBLAS threads spin briefly instead of busy-waiting against the kernels' own threads
+# (ddptrain sets this itself when it is missing; test binaries cannot).
+export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}

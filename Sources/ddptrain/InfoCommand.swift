@@ -14,7 +14,8 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         Runtime.withCommunicator(threads: threads) { communicator, console in
             console.info("ddptrain \(DDPTrain.configuration.version): world size \(communicator.size), OpenBLAS core \(BLAS.coreName), "
-                         + "\(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank")
+                         + "\(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, "
+                         + "OPENBLAS_THREAD_TIMEOUT=\(System.environment("OPENBLAS_THREAD_TIMEOUT") ?? "unset")")
             return 0
         }
     }

@@ -8,7 +8,7 @@ import Training
 /// cleanly with status 1; an error one rank meets alone aborts every rank, so none hangs).
 enum Runtime {
     static func withCommunicator(threads: Int?, _ body: (Communicator, Console) throws -> Int32) -> Never {
-        BLAS.reexecIfCoreDegraded()
+        BLAS.reexecWithTunedEnvironment()
         let communicator: Communicator
         if MPICommunicator.isLaunchedByMPI {
             do { communicator = try MPICommunicator() } catch {

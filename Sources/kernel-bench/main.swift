@@ -16,7 +16,7 @@ struct KernelBench: ParsableCommand {
     @Flag(help: "Only the sgemm peak.") var sgemmOnly = false
 
     func run() throws {
-        BLAS.reexecIfCoreDegraded()
+        BLAS.reexecWithTunedEnvironment()
         if let threads { BLAS.threads = threads; Parallel.threadCount = threads }
         print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.threadCount) kernel threads")
 

@@ -114,6 +114,13 @@ final class KernelTests: XCTestCase {
         XCTAssertFalse(BLAS.coreIsDegraded, "OpenBLAS loaded \(BLAS.coreName); launch/test sets OPENBLAS_CORETYPE")
     }
 
+    func testTunedEnvironmentFillsOnlyWhatIsUnset() {
+        XCTAssertEqual(BLAS.tunedEnvironment(current: { _ in nil })["OPENBLAS_THREAD_TIMEOUT"], "4")
+        let set = BLAS.tunedEnvironment(current: { $0 == "OPENBLAS_THREAD_TIMEOUT" ? "8" : nil })
+        XCTAssertNil(set["OPENBLAS_THREAD_TIMEOUT"], "the user's value stands")
+        XCTAssertNil(BLAS.tunedEnvironment(current: { _ in "x" })["OPENBLAS_CORETYPE"])
+    }
+
     func testRandomGeneratorIsReproducible() {
         var a = RandomGenerator(seed: 42), b = RandomGenerator(seed: 42)
         XCTAssertEqual((0..<5).map { _ in a.next() }, (0..<5).map { _ in b.next() })
