@@ -18,11 +18,9 @@ public final class DataParallel {
     var locallyNonFinite = false
     /// False during the micro-batches of an accumulation that must not communicate.
     public var synchronizesGradients = true
-    /// Seconds spent waiting for all-reduces after backward (what overlap did not hide).
-    public private(set) var lastWaitSeconds = 0.0
     /// Buckets whose all-reduce had started during backward, at the last synchronisation.
     public private(set) var lastBucketsStartedDuringBackward = 0
-    public var bucketCount: Int { buckets.count }
+
 
     public struct Options: Sendable {
         public var bucketCapMiB: Double = 25
@@ -125,7 +123,6 @@ public final class DataParallel {
             nextToLaunch = 0
             locallyNonFinite = false
         }
-        let start = System.now()
         lastBucketsStartedDuringBackward = nextToLaunch
         // Parameters the graph did not reach this step still take part (as their gradient or zeros).
         for bucket in buckets where !bucket.launched {
@@ -135,7 +132,6 @@ public final class DataParallel {
         }
         launchReadyBuckets()
         for bucket in buckets { bucket.request?.wait() }
-        lastWaitSeconds = System.now() - start
         // NaN and ±Inf survive a sum, so any rank's bad gradient shows in every rank's result.
         var reducedFinite = true
         for bucket in buckets where !bucket.unpack(scale: 1 / Float(communicator.size)) { reducedFinite = false }

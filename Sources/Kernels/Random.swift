@@ -27,9 +27,6 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     /// Uniform in [0, 1).
     public mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 
-    /// Standard normal (Box–Muller).
-    public mutating func normal() -> Double { normalPair().0 }
-
     /// Two independent standard normals from one Box–Muller draw.
     public mutating func normalPair() -> (Double, Double) {
         let u1 = max(uniform(), 0x1.0p-60)
