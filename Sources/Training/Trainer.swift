@@ -51,11 +51,8 @@ public final class Trainer {
             try config.validate()
             let entry = try ModelRegistry.entry(config.model)
             let source = try DataSource.named(config.data)
-            let options = DataSource.Options(directory: config.dataDir, seed: config.seed, imageSize: config.imageSize,
-                                             channels: config.inChannels, classes: config.numClasses,
-                                             syntheticCount: config.syntheticCount)
-            let train = try source.open(train: true, options: options)
-            var eval = try source.open(train: false, options: options)
+            let train = try source.open(train: true, options: config.dataOptions)
+            var eval = try source.open(train: false, options: config.dataOptions)
             if let limit = config.evalLimit { eval = Subset(eval, first: limit) }
             var modelOptions = config.modelOptions
             modelOptions.numClasses = modelOptions.numClasses ?? train.classCount

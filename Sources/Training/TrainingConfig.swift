@@ -1,3 +1,4 @@
+import Data
 import Foundation
 import Models
 import Yams
@@ -142,6 +143,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try require(bucketCapMB > 0, "bucket_cap_mb must be positive, got \(bucketCapMB)")
         try require(["skip", "stop"].contains(nonFinite), "non_finite must be skip or stop, got \(nonFinite)")
         try require(resume.map { !$0.isEmpty } ?? true, "resume must be auto or a checkpoint path")
+    }
+
+    /// How to open the data set this config names.
+    public var dataOptions: DataSource.Options {
+        DataSource.Options(directory: dataDir, seed: seed, imageSize: imageSize, channels: inChannels, classes: numClasses,
+                           syntheticCount: syntheticCount)
     }
 
     public var modelOptions: ModelOptions {

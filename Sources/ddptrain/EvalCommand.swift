@@ -49,9 +49,7 @@ struct EvalCommand: ParsableCommand {
                 modelArguments.apply(to: &config)
                 try config.validate()
                 let source = try DataSource.named(config.data)
-                var dataset = try source.open(train: false, options: .init(
-                    directory: config.dataDir, seed: config.seed, imageSize: config.imageSize, channels: config.inChannels,
-                    classes: config.numClasses, syntheticCount: config.syntheticCount))
+                var dataset = try source.open(train: false, options: config.dataOptions)
                 if split == "train" {
                     // The training split without augmentation: the eval transform of the train files.
                     dataset = try Self.unaugmentedTrainSplit(source, config: config) ?? dataset
@@ -81,9 +79,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     static func unaugmentedTrainSplit(_ source: DataSource, config: TrainingConfig) throws -> Dataset? {
-        let train = try source.open(train: true, options: .init(
-            directory: config.dataDir, seed: config.seed, imageSize: config.imageSize, channels: config.inChannels,
-            classes: config.numClasses, syntheticCount: config.syntheticCount))
+        let train = try source.open(train: true, options: config.dataOptions)
         if let images = train as? InMemoryImages { return images.with(cropPadding: nil, flip: false) }
         if let folder = train as? ImageFolder {
             return try ImageFolder(root: config.dataDir ?? "", split: "train", size: folder.size, train: false, seed: config.seed)
