@@ -147,10 +147,18 @@ public final class DataParallel {
     /// Makes BatchNorm running statistics equal on every rank by averaging them (before
     /// evaluation and checkpoints when BN is not synchronised; with SyncBatchNorm they
     /// already agree). `num_batches_tracked` is the same everywhere and is left alone.
+    /// All running statistics travel in one all-reduce.
     public func synchronizeBuffers() {
         guard communicator.size > 1 else { return }
-        for (name, tensor) in model.namedBuffers() where !name.hasSuffix("num_batches_tracked") {
-            communicator.allReduceAverage(UnsafeMutableBufferPointer(start: tensor.pointer, count: tensor.count))
+        let buffers = model.namedBuffers().filter { !$0.name.hasSuffix("num_batches_tracked") }.map(\.tensor)
+        var packed = [Float]()
+        packed.reserveCapacity(buffers.reduce(0) { $0 + $1.count })
+        for t in buffers { packed.append(contentsOf: UnsafeBufferPointer(start: t.pointer, count: t.count)) }
+        packed.withUnsafeMutableBufferPointer { communicator.allReduceAverage($0) }
+        var offset = 0
+        for t in buffers {
+            packed.withUnsafeBufferPointer { t.pointer.update(from: $0.baseAddress! + offset, count: t.count) }
+            offset += t.count
         }
     }
 }

@@ -34,6 +34,8 @@ public final class Trainer {
     let ddp: DataParallel
     let sampler: DistributedSampler
     public private(set) var progress: TrainingProgress
+    /// The global step at which BN running statistics were last made equal on every rank.
+    var buffersSynchronizedAtStep = -1
     let globalBatch: Int
     let baseLR: Double
 
@@ -279,7 +281,7 @@ public final class Trainer {
 
     /// Evaluates on the held-out split (running statistics made equal on every rank first).
     public func evaluate() throws -> EvaluationResult {
-        if !config.syncBN { ddp.synchronizeBuffers() }
+        synchronizeBuffersOnce()
         let result = try Evaluation.run(model: model, dataset: evalData, communicator: communicator,
                                         batchSize: config.batchSize, workers: config.workers)
         model.train()
@@ -290,9 +292,17 @@ public final class Trainer {
         return result
     }
 
+    /// Averages BN running statistics over the ranks (SyncBatchNorm keeps them equal already),
+    /// at most once per step: an epoch end both evaluates and saves.
+    func synchronizeBuffersOnce() {
+        guard !config.syncBN, buffersSynchronizedAtStep != progress.globalStep else { return }
+        ddp.synchronizeBuffers()
+        buffersSynchronizedAtStep = progress.globalStep
+    }
+
     /// Rank 0 writes; every rank learns whether it worked before going on.
     func saveCheckpoint(isBest: Bool) throws -> String {
-        if !config.syncBN { ddp.synchronizeBuffers() }
+        synchronizeBuffersOnce()
         let path = "\(store.directory)/\(CheckpointStore.fileName(step: progress.globalStep))"
         try agree(communicator, "saving the checkpoint") {
             guard communicator.rank == 0 else { return }

@@ -86,7 +86,15 @@ func checkDataParallel(_ comm: MPICommunicator, _ check: (Bool, String) -> Void)
     stepCounts[rank] = Double(steps)
     comm.allReduceSum(&stepCounts)
     check(Set(stepCounts).count == 1, "\(tag) every rank took the same number of steps on 100 samples (\(stepCounts))")
+    // BN without sync: running statistics become the average over ranks, the same bits everywhere.
+    let runningMean = tiny.namedBuffers().first { $0.name.hasSuffix("running_mean") }!.tensor
+    var expected = runningMean.toArray().map(Double.init)
+    comm.allReduceSum(&expected)
+    expected = expected.map { $0 / Double(size) }
     tinyDDP.synchronizeBuffers()
+    let averaged = zip(runningMean.toArray(), expected).allSatisfy { abs(Double($0) - $1) <= 1e-6 * max(1, abs($1)) }
+    let bits = comm.allGather(runningMean.toArray().flatMap { withUnsafeBytes(of: $0.bitPattern) { Array($0) } })
+    check(averaged && Set(bits).count == 1, "\(tag) BN running statistics are averaged and identical on every rank")
     tiny.eval()
     var evaluated = [0.0, 0.0]
     for b in EvaluationSampler(datasetSize: small.count, worldSize: size, rank: rank, batchSize: 16).batches() {
