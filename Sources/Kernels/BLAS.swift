@@ -50,6 +50,16 @@ public enum BLAS {
         set { openblas_set_num_threads(Int32(max(1, newValue))) }
     }
 
+    /// Runs `body` with OpenBLAS limited to `count` threads, for callers that run several
+    /// sgemms side by side on their own threads.
+    public static func withThreads<T>(_ count: Int, _ body: () throws -> T) rethrows -> T {
+        let saved = threads
+        guard saved != count else { return try body() }
+        threads = count
+        defer { threads = saved }
+        return try body()
+    }
+
     /// The `OPENBLAS_CORETYPE` this CPU deserves, judged from its feature flags.
     public static func preferredCoreType(flags: Set<String> = System.cpuFlags()) -> String? {
         if ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(flags.contains) { return "SkylakeX" }

@@ -29,18 +29,49 @@ public enum Conv2dKernel {
     /// layers of any network) are grouped so that the matrix products stay efficient.
     static let targetColumns = 4096
 
-    /// Images per sgemm.
+    /// Images per sgemm: enough for `targetColumns`, but no more than keeps every thread busy.
     public static func groupSize(_ s: Conv2dShape) -> Int {
         let plane = max(s.outH * s.outW, 1)
-        return max(1, min(s.batch, (targetColumns + plane - 1) / plane))
+        let perThread = (s.batch + Parallel.threadCount - 1) / max(Parallel.threadCount, 1)
+        return max(1, min(s.batch, (targetColumns + plane - 1) / plane, perThread))
     }
 
-    /// Floats of scratch space the forward and backward passes need.
-    public static func workspaceCount(_ s: Conv2dShape) -> Int {
+    /// Image groups are split among this many workers, each running its own single-threaded
+    /// sgemm: on two cores that beats one two-threaded sgemm per group by 15–25% (measured),
+    /// because the im2col, transposes and sgemm's own packing all run in parallel without a
+    /// barrier between them.
+    static func workers(_ s: Conv2dShape) -> Int {
+        let group = groupSize(s)
+        return Parallel.workerCount(for: (s.batch + group - 1) / group)
+    }
+
+    /// Floats of scratch space one worker needs.
+    static func workerWorkspaceCount(_ s: Conv2dShape) -> Int {
         let g = s.window, group = groupSize(s)
         let columns = g.isIdentity && group == 1 ? 0 : g.columnRows * g.columnCols * group
         let staging = group > 1 ? s.outChannels * g.columnCols * group : 0
         return columns + staging
+    }
+
+    /// Floats of scratch space the forward and backward passes need.
+    public static func workspaceCount(_ s: Conv2dShape) -> Int {
+        workerWorkspaceCount(s) * workers(s)
+    }
+
+    /// Runs `body(worker, firstImage, imageCount)` for every group of images, spread over the
+    /// workers, with single-threaded BLAS when there is more than one worker.
+    private static func forEachGroup(_ s: Conv2dShape, _ body: (_ worker: Int, _ start: Int, _ count: Int) -> Void) {
+        let group = groupSize(s)
+        let groups = (s.batch + group - 1) / group
+        let workers = workers(s)
+        BLAS.withThreads(workers > 1 ? 1 : BLAS.threads) {
+            Parallel.forWorkers(groups, maxWorkers: workers) { worker, range in
+                for index in range {
+                    let start = index * group
+                    body(worker, start, min(group, s.batch - start))
+                }
+            }
+        }
     }
 
     /// `y = conv(x, w) + b`; `y` is `[N, O, OH, OW]`.
@@ -50,19 +81,19 @@ public enum Conv2dKernel {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
-        let group = groupSize(s)
-        for start in stride(from: 0, to: s.batch, by: group) {
-            let n = min(group, s.batch - start)
+        let perWorker = workerWorkspaceCount(s)
+        forEachGroup(s) { worker, start, n in
             let images = x + start * inPlane
             let out = y + start * s.outChannels * p
+            let scratch = workspace.map { $0 + worker * perWorker }
             if n == 1 && g.isIdentity {
                 BLAS.sgemm(m: s.outChannels, n: p, k: k, a: weight, lda: k, b: images, ldb: p, c: out, ldc: p)
             } else if n == 1 {
-                im2col(images, g, workspace!)
-                BLAS.sgemm(m: s.outChannels, n: p, k: k, a: weight, lda: k, b: workspace!, ldb: p, c: out, ldc: p)
+                im2col(images, g, scratch!)
+                BLAS.sgemm(m: s.outChannels, n: p, k: k, a: weight, lda: k, b: scratch!, ldb: p, c: out, ldc: p)
             } else {
                 // cols [K, n·P] → staging [O, n·P] → y [n, O, P]
-                let cols = workspace!, staging = workspace! + k * p * group
+                let cols = scratch!, staging = scratch! + k * p * groupSize(s)
                 columns(of: images, count: n, s, into: cols)
                 BLAS.sgemm(m: s.outChannels, n: n * p, k: k, a: weight, lda: k, b: cols, ldb: n * p, c: staging, ldc: n * p)
                 transposeBlocks(staging, rows: s.outChannels, blocks: n, block: p, into: out)
@@ -79,21 +110,27 @@ public enum Conv2dKernel {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
-        let group = groupSize(s)
+        let perWorker = workerWorkspaceCount(s), group = groupSize(s)
         if let dBias { sumChannels(dy, into: dBias, batch: s.batch, channels: s.outChannels, plane: p) }
-        for start in stride(from: 0, to: s.batch, by: group) {
-            let n = min(group, s.batch - start)
+        // Worker 0 accumulates into dWeight; the others into zeroed partial sums added at the end.
+        let extraWorkers = dWeight == nil ? 0 : workers(s) - 1
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: max(extraWorkers * s.weightCount, 1))
+        defer { partials.deallocate() }
+        partials.update(repeating: 0, count: extraWorkers * s.weightCount)
+        forEachGroup(s) { worker, start, n in
             let images = x + start * inPlane
             let grads = dy + start * s.outChannels * p
+            let scratch = workspace.map { $0 + worker * perWorker }
+            let dW = dWeight.map { worker == 0 ? $0 : partials + (worker - 1) * s.weightCount }
             if n == 1 {
-                if let dWeight {
+                if let dW {
                     let cols: UnsafePointer<Float>
                     if g.isIdentity { cols = images } else {
-                        im2col(images, g, workspace!)
-                        cols = UnsafePointer(workspace!)
+                        im2col(images, g, scratch!)
+                        cols = UnsafePointer(scratch!)
                     }
                     // dW[O, K] += dy[O, P] · cols[K, P]ᵀ
-                    BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: p, a: grads, lda: p, b: cols, ldb: p, beta: 1, c: dWeight, ldc: k)
+                    BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: p, a: grads, lda: p, b: cols, ldb: p, beta: 1, c: dW, ldc: k)
                 }
                 if let dx {
                     let dImage = dx + start * inPlane
@@ -102,20 +139,20 @@ public enum Conv2dKernel {
                     } else {
                         // dcols[K, P] = Wᵀ[K, O] · dy[O, P], folded back into the image.
                         BLAS.sgemm(transA: true, m: k, n: p, k: s.outChannels, a: weight, lda: k, b: grads, ldb: p,
-                                   c: workspace!, ldc: p)
+                                   c: scratch!, ldc: p)
                         dImage.update(repeating: 0, count: inPlane)
-                        col2im(workspace!, g, dImage)
+                        col2im(scratch!, g, dImage)
                     }
                 }
-                continue
+                return
             }
             // dy [n, O, P] → staging [O, n·P]
-            let cols = workspace!, staging = workspace! + k * p * group
+            let cols = scratch!, staging = scratch! + k * p * group
             untransposeBlocks(grads, rows: s.outChannels, blocks: n, block: p, into: staging)
-            if let dWeight {
+            if let dW {
                 columns(of: images, count: n, s, into: cols)
                 BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: n * p, a: staging, lda: n * p, b: cols, ldb: n * p,
-                           beta: 1, c: dWeight, ldc: k)
+                           beta: 1, c: dW, ldc: k)
             }
             if let dx {
                 // dcols[K, n·P] = Wᵀ · dy, then back to images.
@@ -129,6 +166,9 @@ public enum Conv2dKernel {
                     col2im(cols, count: n, g, dImages, imageStride: inPlane, rowStride: n * p)
                 }
             }
+        }
+        if let dWeight {
+            for w in 0..<extraWorkers { BLAS.axpy(s.weightCount, alpha: 1, x: partials + w * s.weightCount, y: dWeight) }
         }
     }
 

@@ -58,34 +58,46 @@ final class KernelTests: XCTestCase {
         } } } }
     }
 
-    /// Several images in one sgemm give what one sgemm per image gives, for every kind of conv.
+    /// Several images in one sgemm, and groups spread over worker threads (each with its own
+    /// scratch space and weight-gradient partial sum), give what one sgemm per image gives.
     func testGroupedConvolutionMatchesOneImageAtATime() {
-        // 28x28: six images per sgemm, so a batch of 8 ends with an uneven group of 2.
-        for (k, stride, pad, batch, side) in [(3, 1, 1, 3, 6), (1, 1, 0, 3, 6), (1, 2, 0, 3, 6), (3, 2, 1, 3, 6), (3, 1, 1, 8, 28), (1, 1, 0, 8, 28)] {
-            let s = Conv2dShape(batch: batch, inChannels: 4, height: side, width: side, outChannels: 5, kernelH: k, kernelW: k,
-                                strideH: stride, strideW: stride, padH: pad, padW: pad)
-            XCTAssertEqual(Conv2dKernel.groupSize(s), side == 28 ? 6 : 3)
-            var one = s
-            one.batch = 1
-            let x = random(s.inputCount, seed: 11), w = random(s.weightCount, seed: 12), dy = random(s.outputCount, seed: 13)
-            var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
-            var dw = [Float](repeating: 0, count: s.weightCount)
-            var ws = [Float](repeating: 0, count: Conv2dKernel.workspaceCount(s))
-            Conv2dKernel.forward(s, x: x, weight: w, bias: nil, y: &y, workspace: &ws)
-            Conv2dKernel.backward(s, x: x, weight: w, dy: dy, dx: &dx, dWeight: &dw, dBias: nil, workspace: &ws)
-            var dwOne = [Float](repeating: 0, count: s.weightCount)
-            var ws1 = [Float](repeating: 0, count: max(Conv2dKernel.workspaceCount(one), 1))
-            let (inSize, outSize) = (one.inputCount, one.outputCount)
-            for n in 0..<batch {
-                var y1 = [Float](repeating: 0, count: outSize), dx1 = [Float](repeating: 0, count: inSize)
-                let x1 = Array(x[(n * inSize)..<((n + 1) * inSize)]), dy1 = Array(dy[(n * outSize)..<((n + 1) * outSize)])
-                Conv2dKernel.forward(one, x: x1, weight: w, bias: nil, y: &y1, workspace: &ws1)
-                Conv2dKernel.backward(one, x: x1, weight: w, dy: dy1, dx: &dx1, dWeight: &dwOne, dBias: nil, workspace: &ws1)
-                for i in 0..<outSize { XCTAssertEqual(y[n * outSize + i], y1[i], accuracy: 1e-5, "k\(k) s\(stride) y") }
-                for i in 0..<inSize { XCTAssertEqual(dx[n * inSize + i], dx1[i], accuracy: 1e-5, "k\(k) s\(stride) dx") }
+        let savedThreads = Parallel.threadCount
+        defer { Parallel.threadCount = savedThreads }
+        for threads in [1, 2, 3] {
+            Parallel.threadCount = threads
+            // 28x28: six images per sgemm, so a batch of 8 ends with an uneven group of 2.
+            for (k, stride, pad, batch, side) in [(3, 1, 1, 3, 6), (1, 1, 0, 3, 6), (1, 2, 0, 3, 6), (3, 2, 1, 3, 6), (3, 1, 1, 8, 28), (1, 1, 0, 8, 28)] {
+                let s = Conv2dShape(batch: batch, inChannels: 4, height: side, width: side, outChannels: 5, kernelH: k, kernelW: k,
+                                    strideH: stride, strideW: stride, padH: pad, padW: pad)
+                let perThread = (batch + threads - 1) / threads
+                XCTAssertEqual(Conv2dKernel.groupSize(s), min(side == 28 ? 6 : 3, perThread))
+                checkAgainstOneImageAtATime(s, label: "k\(k) s\(stride) \(threads) threads")
             }
-            for i in 0..<s.weightCount { XCTAssertEqual(dw[i], dwOne[i], accuracy: 1e-4, "k\(k) s\(stride) dw") }
         }
+    }
+
+    private func checkAgainstOneImageAtATime(_ s: Conv2dShape, label: String) {
+        var one = s
+        one.batch = 1
+        let x = random(s.inputCount, seed: 11), w = random(s.weightCount, seed: 12), dy = random(s.outputCount, seed: 13)
+        var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
+        // dWeight is accumulated into, by every worker.
+        var dw = [Float](repeating: 0.5, count: s.weightCount)
+        var ws = [Float](repeating: 0, count: max(Conv2dKernel.workspaceCount(s), 1))
+        Conv2dKernel.forward(s, x: x, weight: w, bias: nil, y: &y, workspace: &ws)
+        Conv2dKernel.backward(s, x: x, weight: w, dy: dy, dx: &dx, dWeight: &dw, dBias: nil, workspace: &ws)
+        var dwOne = [Float](repeating: 0.5, count: s.weightCount)
+        var ws1 = [Float](repeating: 0, count: max(Conv2dKernel.workspaceCount(one), 1))
+        let (inSize, outSize) = (one.inputCount, one.outputCount)
+        for n in 0..<s.batch {
+            var y1 = [Float](repeating: 0, count: outSize), dx1 = [Float](repeating: 0, count: inSize)
+            let x1 = Array(x[(n * inSize)..<((n + 1) * inSize)]), dy1 = Array(dy[(n * outSize)..<((n + 1) * outSize)])
+            Conv2dKernel.forward(one, x: x1, weight: w, bias: nil, y: &y1, workspace: &ws1)
+            Conv2dKernel.backward(one, x: x1, weight: w, dy: dy1, dx: &dx1, dWeight: &dwOne, dBias: nil, workspace: &ws1)
+            for i in 0..<outSize { XCTAssertEqual(y[n * outSize + i], y1[i], accuracy: 1e-5, "\(label) y") }
+            for i in 0..<inSize { XCTAssertEqual(dx[n * inSize + i], dx1[i], accuracy: 1e-5, "\(label) dx") }
+        }
+        for i in 0..<s.weightCount { XCTAssertEqual(dw[i], dwOne[i], accuracy: 1e-4, "\(label) dw") }
     }
 
     func testBroadcastLayoutMergesAxes() {
