@@ -19,46 +19,61 @@ public enum Autograd {
             return
         }
 
-        let (order, pendingUses) = topologicalOrder(from: root)
+        let (order, pendingUses) = topologicalOrder(from: root.gradFunction!)
         var pending = pendingUses
-        var grads: [ObjectIdentifier: (tensor: Tensor, owned: Bool)] = [ObjectIdentifier(root): (seed, gradient == nil)]
+        // Pending gradients of non-leaf tensors, by the operation that made them; `exclusive`
+        // when no other entry or tensor shares the memory, so it may be added to or reused.
+        var grads: [ObjectIdentifier: (tensor: Tensor, exclusive: Bool)] = [ObjectIdentifier(root.gradFunction!): (seed, gradient == nil)]
 
-        for node in order.reversed() {
-            let function = node.gradFunction!
-            guard let upstream = grads.removeValue(forKey: ObjectIdentifier(node))?.tensor else {
+        for function in order.reversed() {
+            guard let entry = grads.removeValue(forKey: ObjectIdentifier(function)) else {
                 // Nothing flowed here; its leaves still stop waiting for this use.
-                for input in function.inputs where input.isLeaf && input.requiresGrad { countDown(input, &pending) }
+                for case .leaf(let input) in function.edges { countDown(input, &pending) }
                 function.release()
                 continue
             }
             precondition(!function.isReleased, "backward(): \(function.name) was already differentiated; the graph is freed after one backward pass")
+            let upstream = entry.tensor
+            upstream.isScratchGradient = entry.exclusive
             let started = OpProfiler.isEnabled ? System.now() : 0
             let inputGrads = function.apply!(upstream)
             OpProfiler.add(function.name + " backward", since: started)
-            precondition(inputGrads.count == function.inputs.count, "backward(): \(function.name) returned \(inputGrads.count) gradients for \(function.inputs.count) inputs")
-            for (input, maybeGrad) in zip(function.inputs, inputGrads) {
-                guard input.requiresGrad, let g = maybeGrad else {
-                    if input.requiresGrad, input.isLeaf { countDown(input, &pending) }
+            upstream.isScratchGradient = false
+            precondition(inputGrads.count == function.edges.count, "backward(): \(function.name) returned \(inputGrads.count) gradients for \(function.edges.count) inputs")
+            for (index, (edge, maybeGrad)) in zip(function.edges, inputGrads).enumerated() {
+                if case .none = edge { continue }
+                guard let g = maybeGrad else {
+                    if case .leaf(let input) = edge { countDown(input, &pending) }
                     continue
                 }
-                precondition(g.shape == input.shape || g.count == input.count,
-                             "backward(): \(function.name) gave a gradient of shape \(g.shape) for an input of shape \(input.shape)")
-                if input.isLeaf {
-                    accumulate(g, intoLeaf: input)
+                precondition(g.count == function.inputCounts[index],
+                             "backward(): \(function.name) gave a gradient of shape \(g.shape) for input \(index) of \(function.inputCounts[index]) elements")
+                // A gradient is exclusive unless it is handed to two inputs (a sum's backward passes
+                // dy to both) or is the upstream gradient (or a view of it) that was not exclusive.
+                let shared = inputGrads.lazy.filter { $0?.storage === g.storage }.count > 1
+                let exclusive = !shared && (g.storage !== upstream.storage || entry.exclusive)
+                switch edge {
+                case .none:
+                    continue
+                case .leaf(let input):
+                    accumulate(g, intoLeaf: input, exclusive: exclusive)
                     countDown(input, &pending)
-                } else {
-                    let key = ObjectIdentifier(input)
+                case .function(let producer):
+                    let key = ObjectIdentifier(producer)
                     if let existing = grads[key] {
-                        if existing.owned {
+                        if existing.exclusive {
                             ElementwiseKernel.accumulate(g.pointer, into: existing.tensor.pointer, count: g.count)
+                        } else if exclusive {
+                            ElementwiseKernel.accumulate(existing.tensor.pointer, into: g.pointer, count: g.count)
+                            grads[key] = (g, true)
                         } else {
-                            let sum = Tensor(uninitialized: input.shape)
+                            let sum = Tensor(uninitialized: existing.tensor.shape)
                             sum.pointer.update(from: existing.tensor.pointer, count: sum.count)
                             ElementwiseKernel.accumulate(g.pointer, into: sum.pointer, count: sum.count)
                             grads[key] = (sum, true)
                         }
                     } else {
-                        grads[key] = (g, false)
+                        grads[key] = (g, exclusive)
                     }
                 }
             }
@@ -69,37 +84,41 @@ public enum Autograd {
     /// Operations reachable from `root`, each after all of its inputs (iterative depth-first
     /// walk: ResNet-152's graph is deeper than a recursive walk's stack), and for every leaf
     /// that requires a gradient, how many recorded uses it has.
-    static func topologicalOrder(from root: Tensor) -> ([Tensor], [ObjectIdentifier: Int]) {
-        var order: [Tensor] = []
+    static func topologicalOrder(from root: GradFunction) -> ([GradFunction], [ObjectIdentifier: Int]) {
+        var order: [GradFunction] = []
         var visited = Set<ObjectIdentifier>()
         var uses: [ObjectIdentifier: Int] = [:]
-        var stack: [(tensor: Tensor, next: Int)] = [(root, 0)]
+        var stack: [(function: GradFunction, next: Int)] = [(root, 0)]
         while var top = stack.popLast() {
-            guard let function = top.tensor.gradFunction else { continue }
+            let function = top.function
             if top.next == 0 {
-                guard visited.insert(ObjectIdentifier(top.tensor)).inserted else { continue }
+                guard visited.insert(ObjectIdentifier(function)).inserted else { continue }
                 precondition(!function.isReleased, "backward(): \(function.name) was already differentiated; the graph is freed after one backward pass")
-                for input in function.inputs where input.isLeaf && input.requiresGrad {
+                for case .leaf(let input) in function.edges {
                     uses[ObjectIdentifier(input), default: 0] += 1
                 }
             }
-            if top.next < function.inputs.count {
-                let child = function.inputs[top.next]
+            if top.next < function.edges.count {
+                let edge = function.edges[top.next]
                 top.next += 1
                 stack.append(top)
-                if child.gradFunction != nil && !visited.contains(ObjectIdentifier(child)) {
+                if case .function(let child) = edge, !visited.contains(ObjectIdentifier(child)) {
                     stack.append((child, 0))
                 }
             } else {
-                order.append(top.tensor)
+                order.append(function)
             }
         }
         return (order, uses)
     }
 
-    static func accumulate(_ g: Tensor, intoLeaf leaf: Tensor) {
+    /// Adds `g` into the leaf's `grad`; the first gradient of a leaf is adopted as its `grad`
+    /// when nothing else holds it, copied otherwise.
+    static func accumulate(_ g: Tensor, intoLeaf leaf: Tensor, exclusive: Bool = false) {
         if let existing = leaf.grad {
             ElementwiseKernel.accumulate(g.pointer, into: existing.pointer, count: g.count)
+        } else if exclusive {
+            leaf.grad = g.shape == leaf.shape ? g : Tensor(shape: leaf.shape, storage: g.storage)
         } else {
             let copy = Tensor(uninitialized: leaf.shape)
             copy.pointer.update(from: g.pointer, count: copy.count)

@@ -15,6 +15,9 @@ public final class Tensor {
     /// Called when this leaf's gradient for the current backward pass is complete: the
     /// data-parallel layer launches its all-reduce from here while backward goes on.
     public var onGradReady: ((Tensor) -> Void)?
+    /// Set by the backward pass on an upstream gradient nobody else holds: the operation may
+    /// write its input's gradient over it (`gradientBuffer`) instead of allocating.
+    var isScratchGradient = false
 
     /// A tensor whose values the caller must write before reading.
     public init(uninitialized shape: [Int]) {
@@ -26,7 +29,7 @@ public final class Tensor {
     }
 
     /// A view of `storage` with another shape of the same size.
-    init(shape: [Int], storage: Storage) {
+    public init(shape: [Int], storage: Storage) {
         self.shape = shape
         self.count = shape.reduce(1, *)
         self.storage = storage
@@ -94,6 +97,12 @@ public final class Tensor {
     public func copyValues(from source: Tensor) {
         precondition(source.count == count, "copy: \(source.shape) into \(shape)")
         withExtendedLifetime(source) { pointer.update(from: source.pointer, count: count) }
+    }
+
+    /// Where an operation's backward writes an input gradient of `shape` (this tensor's size):
+    /// over this upstream gradient when the engine says nobody else holds it, else new memory.
+    func gradientBuffer(_ shape: [Int]) -> Tensor {
+        isScratchGradient ? Tensor(shape: shape, storage: storage) : Tensor(uninitialized: shape)
     }
 
     /// The same values, cut off from the graph.

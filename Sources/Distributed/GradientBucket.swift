@@ -2,6 +2,9 @@ import Autograd
 import Kernels
 
 /// Gradients of a few parameters packed into one flat buffer, all-reduced as one message.
+/// Once packed, a parameter's `grad` is a view of its place in the buffer (PyTorch's
+/// `gradient_as_bucket_view`): the gradient the backward pass made is freed at once, and the
+/// reduced values need no copy back.
 final class GradientBucket {
     let parameters: [Tensor]
     let offsets: [Int]
@@ -28,7 +31,8 @@ final class GradientBucket {
 
     var byteCount: Int { buffer.count * MemoryLayout<Float>.stride }
 
-    /// Copies `p`'s gradient (zeros if it has none) into place; returns false if it holds NaN or ±Inf.
+    /// Copies `p`'s gradient (zeros if it has none) into place and makes `grad` a view of it;
+    /// returns false if it holds NaN or ±Inf.
     func pack(_ index: Int) -> Bool {
         if !packed[index] {
             packed[index] = true
@@ -36,33 +40,39 @@ final class GradientBucket {
         }
         let p = parameters[index]
         let dst = buffer.baseAddress! + offsets[index]
-        guard let g = p.grad else {
-            dst.update(repeating: 0, count: p.count)
-            return true
-        }
         var finite = true
-        let src = g.pointer
-        for i in 0..<p.count {
-            let v = src[i]
-            dst[i] = v
-            if !v.isFinite { finite = false }
+        if let g = p.grad {
+            let src = g.pointer
+            for i in 0..<p.count {
+                let v = src[i]
+                dst[i] = v
+                if !v.isFinite { finite = false }
+            }
+        } else {
+            dst.update(repeating: 0, count: p.count)
         }
+        if p.grad?.pointer != dst { p.grad = view(index) }
         return finite
     }
 
-    /// Writes `scale ×` the reduced values back into every parameter's gradient; returns
-    /// false if any reduced value is NaN or ±Inf.
+    /// `grad` of parameter `index` as a view of the bucket.
+    func view(_ index: Int) -> Tensor {
+        let p = parameters[index]
+        return Tensor(shape: p.shape, storage: Storage(borrowing: buffer.baseAddress! + offsets[index], count: p.count, owner: self))
+    }
+
+    /// Scales the reduced values by `scale` in place, where every parameter's `grad` views
+    /// them; returns false if any reduced value is NaN or ±Inf.
     func unpack(scale: Float) -> Bool {
         var finite = true
-        for (p, offset) in zip(parameters, offsets) {
-            let g = p.grad ?? Tensor(uninitialized: p.shape)
-            let src = buffer.baseAddress! + offset, dst = g.pointer
-            for i in 0..<p.count {
-                let v = src[i]
-                if !v.isFinite { finite = false }
-                dst[i] = v * scale
-            }
-            p.grad = g
+        let values = buffer.baseAddress!
+        for i in 0..<buffer.count {
+            let v = values[i]
+            if !v.isFinite { finite = false }
+            values[i] = v * scale
+        }
+        for (index, p) in parameters.enumerated() where p.grad?.pointer != values + offsets[index] {
+            p.grad = view(index)
         }
         return finite
     }

@@ -1,4 +1,4 @@
-import Autograd
+@testable import Autograd
 import Kernels
 import TestSupport
 import XCTest
@@ -71,5 +71,80 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(fired.count, 2)
         XCTAssertTrue(fired.contains("a [5.0, 6.0]"))
         XCTAssertTrue(fired.contains("b [1.0, 2.0]"))
+    }
+
+    /// The graph links operations, not tensors: an input no backward closure needs (a ReLU's,
+    /// a sum's) is freed during the forward pass, as in PyTorch.
+    func testInputsNoClosureSavesAreFreedBeforeBackward() {
+        weak var unsaved: Tensor?
+        let x = Tensor(shape: [4], data: [-1, 2, -3, 4])
+        x.requiresGrad = true
+        var loss: Tensor? = nil
+        do {
+            let scaled = x * 2  // read by relu only, which saves its output
+            unsaved = scaled
+            loss = (relu(scaled) + x).sum()
+        }
+        XCTAssertNil(unsaved, "relu's input is not kept for backward")
+        loss!.backward()
+        XCTAssertEqual(x.grad?.toArray(), [1, 3, 1, 3])
+    }
+
+    /// An upstream gradient handed to two inputs (a sum's backward passes it to both) must not be
+    /// overwritten by the first consumer's in-place backward.
+    func testSharedUpstreamGradientIsNotReusedInPlace() {
+        let x = Tensor(shape: [4], data: [-2, -1, 1, 2])
+        x.requiresGrad = true
+        let t = x * 1.5
+        (relu(t) + relu(t * -1)).sum().backward()  // d/dx = 1.5·sign(x)
+        XCTAssertEqual(x.grad?.toArray(), [-1.5, -1.5, 1.5, 1.5])
+        // The same through batch norm, whose input gradient can also take dy's memory: the
+        // gradient of the sum is the sum of the separately taken gradients.
+        let data: [Float] = [1, 2, 4, -1, 0.5, 3]
+        let weights = Tensor(shape: [3, 2], data: [1, 0.5, 0, 2, -1, 0])
+        func gradient(bn: Bool, relu useRelu: Bool) -> [Float] {
+            let y = Tensor(shape: [3, 2], data: data)
+            y.requiresGrad = true
+            let u = y * 1
+            var terms: [Tensor] = []
+            if bn {
+                terms.append(batchNorm2d(u, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true) * weights)
+            }
+            if useRelu { terms.append(relu(u)) }
+            terms.dropFirst().reduce(terms[0], +).sum().backward()
+            return y.grad!.toArray()
+        }
+        let together = gradient(bn: true, relu: true)
+        let apart = zip(gradient(bn: true, relu: false), gradient(bn: false, relu: true)).map { $0 + $1 }
+        for (a, b) in zip(together, apart) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        XCTAssertNotEqual(apart, gradient(bn: false, relu: true), "batch norm contributes")
+    }
+
+    /// Pool size classes: eight per power of two, never more than 12.5% above the request.
+    func testStorageSizeClasses() {
+        XCTAssertEqual(StoragePool.sizeClass(of: 100), 100)
+        XCTAssertEqual(StoragePool.sizeClass(of: 1 << 20), 1 << 20)
+        XCTAssertEqual(StoragePool.sizeClass(of: (1 << 20) + 1), (1 << 20) + (1 << 17))
+        for count in [16_385, 100_000, 802_816, 12_845_056, 25_690_112] {
+            let rounded = StoragePool.sizeClass(of: count)
+            XCTAssertGreaterThanOrEqual(rounded, count)
+            XCTAssertLessThanOrEqual(Double(rounded), Double(count) * 1.125)
+            XCTAssertEqual(StoragePool.sizeClass(of: rounded), rounded)
+        }
+    }
+
+    /// A freed block serves the next request of its class, or a smaller one down to half its size.
+    func testFreedBlocksAreReused() {
+        var first: Storage? = Storage(count: 300_000)
+        let address = first!.base
+        first = nil
+        let same = Storage(count: 300_000)
+        XCTAssertEqual(same.base, address)
+        var big: Storage? = Storage(count: 1_000_000)
+        let bigAddress = big!.base
+        big = nil
+        let smaller = Storage(count: 600_000)
+        XCTAssertEqual(smaller.base, bigAddress)
+        XCTAssertEqual(smaller.count, 600_000)
     }
 }

@@ -3,10 +3,10 @@ import Kernels
 public func relu(_ x: Tensor) -> Tensor {
     let y = Tensor(uninitialized: x.shape)
     ActivationKernel.reluForward(x.pointer, y.pointer, count: x.count)
-    let saved = y.storage
+    let saved = y.storage, shape = x.shape
     return y.record("relu", inputs: [x]) { dy in
-        let dx = Tensor(uninitialized: x.shape)
-        ActivationKernel.reluBackward(y: saved.base, dy: dy.pointer, dx: dx.pointer, count: x.count)
+        let dx = dy.gradientBuffer(shape)
+        ActivationKernel.reluBackward(y: saved.base, dy: dy.pointer, dx: dx.pointer, count: dx.count)
         return [dx]
     }
 }
@@ -14,10 +14,10 @@ public func relu(_ x: Tensor) -> Tensor {
 public func sigmoid(_ x: Tensor) -> Tensor {
     let y = Tensor(uninitialized: x.shape)
     ActivationKernel.sigmoidForward(x.pointer, y.pointer, count: x.count)
-    let saved = y.storage
+    let saved = y.storage, shape = x.shape
     return y.record("sigmoid", inputs: [x]) { dy in
-        let dx = Tensor(uninitialized: x.shape)
-        ActivationKernel.sigmoidBackward(y: saved.base, dy: dy.pointer, dx: dx.pointer, count: x.count)
+        let dx = Tensor(uninitialized: shape)
+        ActivationKernel.sigmoidBackward(y: saved.base, dy: dy.pointer, dx: dx.pointer, count: dx.count)
         return [dx]
     }
 }

@@ -11,10 +11,12 @@ private func binary(_ op: BinaryOp, _ name: String, _ a: Tensor, _ b: Tensor) ->
     let layout = broadcastLayout(name, a, b)
     let y = Tensor(uninitialized: layout.shape)
     ElementwiseKernel.binary(op, layout, a: a.pointer, b: b.pointer, out: y.pointer)
+    // Only a product's backward reads the operands' values; sums and differences need shapes.
+    let operands = [(shape: a.shape, needsGrad: a.requiresGrad), (shape: b.shape, needsGrad: b.requiresGrad)]
+    let factors: [Tensor?] = op == .multiply ? [b.requiresGrad ? a : nil, a.requiresGrad ? b : nil] : [nil, nil]
     return y.record(name, inputs: [a, b]) { dy in
-        func gradient(_ operand: Tensor, isA: Bool) -> Tensor? {
-            guard operand.requiresGrad else { return nil }
-            let other = isA ? b : a
+        func gradient(_ operand: (shape: [Int], needsGrad: Bool), isA: Bool) -> Tensor? {
+            guard operand.needsGrad else { return nil }
             switch op {
             case .add, .subtract:
                 if operand.shape == layout.shape {
@@ -31,6 +33,7 @@ private func binary(_ op: BinaryOp, _ name: String, _ a: Tensor, _ b: Tensor) ->
                 return g
             case .multiply:
                 let g = Tensor(zeros: operand.shape)
+                let other = factors[isA ? 1 : 0]!
                 ElementwiseKernel.reduceToOperand(layout, operandIsA: isA, source: dy.pointer, factor: other.pointer,
                                                   target: g.pointer)
                 return g
@@ -38,7 +41,7 @@ private func binary(_ op: BinaryOp, _ name: String, _ a: Tensor, _ b: Tensor) ->
                 preconditionFailure("div: backward is not implemented")
             }
         }
-        return [gradient(a, isA: true), gradient(b, isA: false)]
+        return [gradient(operands[0], isA: true), gradient(operands[1], isA: false)]
     }
 }
 
@@ -53,9 +56,10 @@ public func * (a: Tensor, b: Tensor) -> Tensor { binary(.multiply, "mul", a, b) 
 public func * (x: Tensor, scalar: Float) -> Tensor {
     let y = Tensor(uninitialized: x.shape)
     ElementwiseKernel.scale(x.pointer, by: scalar, into: y.pointer, count: x.count)
+    let shape = x.shape
     return y.record("mul_scalar", inputs: [x]) { dy in
-        let dx = Tensor(uninitialized: x.shape)
-        ElementwiseKernel.scale(dy.pointer, by: scalar, into: dx.pointer, count: x.count)
+        let dx = Tensor(uninitialized: shape)
+        ElementwiseKernel.scale(dy.pointer, by: scalar, into: dx.pointer, count: dx.count)
         return [dx]
     }
 }

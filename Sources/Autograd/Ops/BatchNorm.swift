@@ -61,7 +61,8 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
     if let bias { inputs.append(bias) }
     return y.record("batch_norm", inputs: inputs) { dy in
         var sums = [Double](repeating: 0, count: 2 * c)
-        let dx = x.requiresGrad ? Tensor(uninitialized: x.shape) : nil
+        // Written after the sums over dy are taken, element by element: dy's memory can take it.
+        let dx = x.requiresGrad ? dy.gradientBuffer(x.shape) : nil
         let dw = weight?.requiresGrad == true ? Tensor(zeros: [c]) : nil
         let db = bias?.requiresGrad == true ? Tensor(zeros: [c]) : nil
         sums.withUnsafeMutableBufferPointer { buffer in

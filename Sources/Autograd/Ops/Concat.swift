@@ -19,12 +19,13 @@ public func cat(_ tensors: [Tensor], dim: Int) -> Tensor {
     let y = Tensor(uninitialized: shape)
     ConcatKernel.forward(parts: tensors.map { (UnsafePointer($0.pointer), $0.shape[axis]) }, outer: outer, inner: inner,
                          y: y.pointer)
+    let parts = tensors.map { (shape: $0.shape, needsGrad: $0.requiresGrad) }
     return y.record("cat", inputs: tensors) { dy in
         var start = 0
-        return zip(tensors, extents).map { t, extent in
+        return zip(parts, extents).map { part, extent in
             defer { start += extent }
-            guard t.requiresGrad else { return nil }
-            let dx = Tensor(uninitialized: t.shape)
+            guard part.needsGrad else { return nil }
+            let dx = Tensor(uninitialized: part.shape)
             ConcatKernel.slice(dy: dy.pointer, total: total, start: start, extent: extent, outer: outer, inner: inner,
                                dx: dx.pointer)
             return dx
@@ -44,8 +45,9 @@ public func narrow(_ x: Tensor, dim: Int, start: Int, length: Int) -> Tensor {
     shape[axis] = length
     let y = Tensor(uninitialized: shape)
     ConcatKernel.slice(dy: x.pointer, total: total, start: start, extent: length, outer: outer, inner: inner, dx: y.pointer)
+    let inputShape = x.shape
     return y.record("narrow", inputs: [x]) { dy in
-        let dx = Tensor(zeros: x.shape)
+        let dx = Tensor(zeros: inputShape)
         let run = length * inner
         for o in 0..<outer {
             (dx.pointer + (o * total + start) * inner).update(from: dy.pointer + o * run, count: run)

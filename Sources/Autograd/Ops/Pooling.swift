@@ -19,9 +19,9 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
         argmax.deallocate()
         return y
     }
-    let saved = IndexBuffer(argmax)
+    let saved = IndexBuffer(argmax), shape = x.shape
     return y.record("max_pool2d", inputs: [x]) { dy in
-        let dx = Tensor(uninitialized: x.shape)
+        let dx = Tensor(uninitialized: shape)
         PoolKernel.maxBackward(s, dy: dy.pointer, argmax: saved.pointer, dx: dx.pointer)
         return [dx]
     }
@@ -32,8 +32,9 @@ public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
     let s = poolShape("avg_pool2d", x, kernel: kernel, stride: stride, padding: padding)
     let y = Tensor(uninitialized: [s.batch, s.channels, s.outH, s.outW])
     PoolKernel.averageForward(s, x: x.pointer, y: y.pointer)
+    let shape = x.shape
     return y.record("avg_pool2d", inputs: [x]) { dy in
-        let dx = Tensor(uninitialized: x.shape)
+        let dx = Tensor(uninitialized: shape)
         PoolKernel.averageBackward(s, dy: dy.pointer, dx: dx.pointer)
         return [dx]
     }
@@ -45,8 +46,9 @@ public func globalAvgPool2d(_ x: Tensor) -> Tensor {
     let planes = x.shape[0] * x.shape[1], plane = x.shape[2] * x.shape[3]
     let y = Tensor(uninitialized: [x.shape[0], x.shape[1], 1, 1])
     PoolKernel.globalAverageForward(x: x.pointer, planes: planes, plane: plane, y: y.pointer)
+    let shape = x.shape
     return y.record("adaptive_avg_pool2d", inputs: [x]) { dy in
-        let dx = Tensor(uninitialized: x.shape)
+        let dx = Tensor(uninitialized: shape)
         PoolKernel.globalAverageBackward(dy: dy.pointer, planes: planes, plane: plane, dx: dx.pointer)
         return [dx]
     }

@@ -12,8 +12,9 @@ public func upsampleBilinear(_ x: Tensor, height outH: Int, width outW: Int) -> 
     let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
     let y = Tensor(uninitialized: [x.shape[0], x.shape[1], outH, outW])
     UpsampleKernel.bilinearForward(x: x.pointer, planes: planes, height: h, width: w, outH: outH, outW: outW, y: y.pointer)
+    let shape = x.shape
     return y.record("upsample_bilinear2d", inputs: [x]) { dy in
-        let dx = Tensor(uninitialized: x.shape)
+        let dx = Tensor(uninitialized: shape)
         UpsampleKernel.bilinearBackward(dy: dy.pointer, planes: planes, height: h, width: w, outH: outH, outW: outW,
                                         dx: dx.pointer)
         return [dx]
