@@ -29,11 +29,22 @@ public enum Conv2dKernel {
     /// layers of any network) are grouped so that the matrix products stay efficient.
     static let targetColumns = 4096
 
-    /// Images per sgemm: enough for `targetColumns`, but no more than keeps every thread busy.
+    /// Floats of column matrix one worker may hold (16 MiB): larger groups gain nothing in
+    /// sgemm speed and cost memory (ResNet-50's stride-2 3x3 convs would take 48 MiB).
+    static let maxColumnFloats = 4 << 20
+
+    /// Images per sgemm: enough for `targetColumns` where the column matrix stays within
+    /// `maxColumnFloats`, and no more than keeps every thread busy with equal shares.
     public static func groupSize(_ s: Conv2dShape) -> Int {
         let plane = max(s.outH * s.outW, 1)
-        let perThread = (s.batch + Parallel.threadCount - 1) / max(Parallel.threadCount, 1)
-        return max(1, min(s.batch, (targetColumns + plane - 1) / plane, perThread))
+        let threads = max(Parallel.threadCount, 1)
+        let perThread = (s.batch + threads - 1) / threads
+        let byMemory = maxColumnFloats / max(s.window.columnRows * plane, 1)
+        let group = max(1, min(s.batch, (targetColumns + plane - 1) / plane, perThread, byMemory))
+        // Round the number of groups up to a multiple of the threads, so shares are equal.
+        var groups = (s.batch + group - 1) / group
+        if groups > threads { groups = (groups + threads - 1) / threads * threads }
+        return (s.batch + groups - 1) / groups
     }
 
     /// Image groups are split among this many workers, each running its own single-threaded

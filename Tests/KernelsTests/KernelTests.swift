@@ -65,12 +65,15 @@ final class KernelTests: XCTestCase {
         defer { Parallel.threadCount = savedThreads }
         for threads in [1, 2, 3] {
             Parallel.threadCount = threads
-            // 28x28: six images per sgemm, so a batch of 8 ends with an uneven group of 2.
+            // Batches of 3 on 2 or 3 threads end with an uneven (or no) last group.
             for (k, stride, pad, batch, side) in [(3, 1, 1, 3, 6), (1, 1, 0, 3, 6), (1, 2, 0, 3, 6), (3, 2, 1, 3, 6), (3, 1, 1, 8, 28), (1, 1, 0, 8, 28)] {
                 let s = Conv2dShape(batch: batch, inChannels: 4, height: side, width: side, outChannels: 5, kernelH: k, kernelW: k,
                                     strideH: stride, strideW: stride, padH: pad, padW: pad)
                 let perThread = (batch + threads - 1) / threads
-                XCTAssertEqual(Conv2dKernel.groupSize(s), min(side == 28 ? 6 : 3, perThread))
+                let group = Conv2dKernel.groupSize(s)
+                XCTAssertLessThanOrEqual(group, min(side == 28 ? 6 : 3, perThread))
+                // 8 images of 28x28 at up to six per sgemm: two equal groups of 4.
+                if threads == 1 { XCTAssertEqual(group, side == 28 ? 4 : 3) }
                 checkAgainstOneImageAtATime(s, label: "k\(k) s\(stride) \(threads) threads")
             }
         }
