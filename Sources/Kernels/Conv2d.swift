@@ -61,12 +61,19 @@ public enum Conv2dKernel {
         let g = s.window, group = groupSize(s)
         let columns = g.isIdentity && group == 1 ? 0 : g.columnRows * g.columnCols * group
         let staging = group > 1 ? s.outChannels * g.columnCols * group : 0
-        return columns + staging
+        let winograd = Winograd.applies(s) ? Winograd.scratchCount(s, images: group) : 0
+        return max(columns + staging, winograd)
+    }
+
+    /// Floats of scratch space all workers share: Winograd's transformed weights, and the
+    /// flipped weights the input gradient convolves with.
+    static func sharedWorkspaceCount(_ s: Conv2dShape) -> Int {
+        Winograd.applies(s) ? Winograd.weightCount(s) + s.weightCount : 0
     }
 
     /// Floats of scratch space the forward and backward passes need.
     public static func workspaceCount(_ s: Conv2dShape) -> Int {
-        workerWorkspaceCount(s) * workers(s)
+        sharedWorkspaceCount(s) + workerWorkspaceCount(s) * workers(s)
     }
 
     /// Runs `body(worker, firstImage, imageCount)` for every group of images, spread over the
@@ -92,11 +99,20 @@ public enum Conv2dKernel {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
-        let perWorker = workerWorkspaceCount(s)
+        let perWorker = workerWorkspaceCount(s), shared = sharedWorkspaceCount(s)
+        if Winograd.applies(s) {
+            let u = workspace!
+            Winograd.transformWeights(weight, outChannels: s.outChannels, inChannels: s.inChannels, into: u)
+            forEachGroup(s) { worker, start, n in
+                Winograd.convolve(s, images: n, x: x + start * inPlane, u: u, bias: bias, y: y + start * s.outChannels * p,
+                                  scratch: u + shared + worker * perWorker)
+            }
+            return
+        }
         forEachGroup(s) { worker, start, n in
             let images = x + start * inPlane
             let out = y + start * s.outChannels * p
-            let scratch = workspace.map { $0 + worker * perWorker }
+            let scratch = workspace.map { $0 + shared + worker * perWorker }
             if n == 1 && g.isIdentity {
                 BLAS.sgemm(m: s.outChannels, n: p, k: k, a: weight, lda: k, b: images, ldb: p, c: out, ldc: p)
             } else if n == 1 {
@@ -121,8 +137,18 @@ public enum Conv2dKernel {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
-        let perWorker = workerWorkspaceCount(s), group = groupSize(s)
+        let perWorker = workerWorkspaceCount(s), group = groupSize(s), shared = sharedWorkspaceCount(s)
         if let dBias { sumChannels(dy, into: dBias, batch: s.batch, channels: s.outChannels, plane: p) }
+        // With Winograd, dx is the convolution of dy with the flipped, transposed weights.
+        let winogradDx = dx != nil && Winograd.applies(s)
+        let flippedShape = Conv2dShape(batch: s.batch, inChannels: s.outChannels, height: s.outH, width: s.outW,
+                                       outChannels: s.inChannels, kernelH: 3, kernelW: 3, padH: 1, padW: 1)
+        if winogradDx {
+            let u = workspace!, flipped = workspace! + Winograd.weightCount(s)
+            Winograd.flipWeights(weight, outChannels: s.outChannels, inChannels: s.inChannels, into: flipped)
+            Winograd.transformWeights(flipped, outChannels: s.inChannels, inChannels: s.outChannels, into: u)
+        }
+        let im2colDx = winogradDx ? nil : dx
         // Worker 0 accumulates into dWeight; the others into zeroed partial sums added at the end.
         let extraWorkers = dWeight == nil ? 0 : workers(s) - 1
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: max(extraWorkers * s.weightCount, 1))
@@ -131,8 +157,14 @@ public enum Conv2dKernel {
         forEachGroup(s) { worker, start, n in
             let images = x + start * inPlane
             let grads = dy + start * s.outChannels * p
-            let scratch = workspace.map { $0 + worker * perWorker }
+            let scratch = workspace.map { $0 + shared + worker * perWorker }
             let dW = dWeight.map { worker == 0 ? $0 : partials + (worker - 1) * s.weightCount }
+            defer {
+                if winogradDx {
+                    Winograd.convolve(flippedShape, images: n, x: grads, u: workspace!, bias: nil, y: dx! + start * inPlane,
+                                      scratch: scratch!)
+                }
+            }
             if n == 1 {
                 if let dW {
                     let cols: UnsafePointer<Float>
@@ -143,7 +175,7 @@ public enum Conv2dKernel {
                     // dW[O, K] += dy[O, P] · cols[K, P]ᵀ
                     BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: p, a: grads, lda: p, b: cols, ldb: p, beta: 1, c: dW, ldc: k)
                 }
-                if let dx {
+                if let dx = im2colDx {
                     let dImage = dx + start * inPlane
                     if g.isIdentity {
                         BLAS.sgemm(transA: true, m: k, n: p, k: s.outChannels, a: weight, lda: k, b: grads, ldb: p, c: dImage, ldc: p)
@@ -165,7 +197,7 @@ public enum Conv2dKernel {
                 BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: n * p, a: staging, lda: n * p, b: cols, ldb: n * p,
                            beta: 1, c: dW, ldc: k)
             }
-            if let dx {
+            if let dx = im2colDx {
                 // dcols[K, n·P] = Wᵀ · dy, then back to images.
                 BLAS.sgemm(transA: true, m: k, n: n * p, k: s.outChannels, a: weight, lda: k, b: staging, ldb: n * p,
                            c: cols, ldc: n * p)

@@ -1,4 +1,4 @@
-import Kernels
+@testable import Kernels
 import XCTest
 
 final class KernelTests: XCTestCase {
@@ -56,6 +56,50 @@ final class KernelTests: XCTestCase {
             } } }
             XCTAssertEqual(y[((n * 4 + o) * s.outH + oy) * s.outW + ox], expected, accuracy: 1e-5)
         } } } }
+    }
+
+    /// 3x3 stride-1 convolutions with enough channels go through Winograd F(2x2, 3x3), forward
+    /// and input gradient; odd sizes give tiles cut at the edges.
+    func testWinogradConvolutionAgainstDirectLoops() {
+        let savedThreads = Parallel.threadCount
+        defer { Parallel.threadCount = savedThreads }
+        for (threads, height, width) in [(1, 7, 9), (2, 8, 6), (2, 3, 3), (1, 28, 28)] {
+            Parallel.threadCount = threads
+            let s = Conv2dShape(batch: 3, inChannels: 16, height: height, width: width, outChannels: 20, kernelH: 3, kernelW: 3,
+                                padH: 1, padW: 1)
+            XCTAssertTrue(Winograd.applies(s))
+            let x = random(s.inputCount, seed: 21), w = random(s.weightCount, seed: 22), dy = random(s.outputCount, seed: 23)
+            let bias = random(20, seed: 24)
+            var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
+            var ws = [Float](repeating: .nan, count: Conv2dKernel.workspaceCount(s))
+            Conv2dKernel.forward(s, x: x, weight: w, bias: bias, y: &y, workspace: &ws)
+            Conv2dKernel.backward(s, x: x, weight: w, dy: dy, dx: &dx, dWeight: nil, dBias: nil, workspace: &ws)
+            func at(_ n: Int, _ c: Int, _ iy: Int, _ ix: Int, channels: Int) -> Int { ((n * channels + c) * height + iy) * width + ix }
+            var worst: Float = 0
+            for n in 0..<3 { for o in 0..<20 { for oy in 0..<height { for ox in 0..<width {
+                var expected = bias[o]
+                for c in 0..<16 { for ky in 0..<3 { for kx in 0..<3 {
+                    let (iy, ix) = (oy - 1 + ky, ox - 1 + kx)
+                    if iy >= 0 && iy < height && ix >= 0 && ix < width {
+                        expected += x[at(n, c, iy, ix, channels: 16)] * w[((o * 16 + c) * 3 + ky) * 3 + kx]
+                    }
+                } } }
+                worst = max(worst, abs(y[at(n, o, oy, ox, channels: 20)] - expected))
+            } } } }
+            XCTAssertLessThan(worst, 1e-4, "forward \(height)x\(width), \(threads) threads")
+            worst = 0
+            for n in 0..<3 { for c in 0..<16 { for iy in 0..<height { for ix in 0..<width {
+                var expected: Float = 0
+                for o in 0..<20 { for ky in 0..<3 { for kx in 0..<3 {
+                    let (oy, ox) = (iy + 1 - ky, ix + 1 - kx)
+                    if oy >= 0 && oy < height && ox >= 0 && ox < width {
+                        expected += dy[at(n, o, oy, ox, channels: 20)] * w[((o * 16 + c) * 3 + ky) * 3 + kx]
+                    }
+                } } }
+                worst = max(worst, abs(dx[at(n, c, iy, ix, channels: 16)] - expected))
+            } } } }
+            XCTAssertLessThan(worst, 1e-4, "input gradient \(height)x\(width), \(threads) threads")
+        }
     }
 
     /// Several images in one sgemm, and groups spread over worker threads (each with its own
