@@ -107,11 +107,13 @@ public enum StoragePool {
         return (count + step - 1) / step * step
     }
 
-    /// Bytes in pooled blocks and in live pooled-size blocks, for diagnostics.
-    public static var usage: (pooled: Int, live: Int) {
+    /// Frees every pooled block (what `torch.cuda.empty_cache()` does for PyTorch's GPU pool).
+    public static func releaseCached() {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        return (pooledBytes, liveBytes)
+        for (capacity, blocks) in free { for block in blocks { Storage.release(block, capacity: capacity) } }
+        free = [:]
+        pooledBytes = 0
     }
 
     /// A pooled block of exactly `capacity` floats, or nil (the caller allocates); either way the

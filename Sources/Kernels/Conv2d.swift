@@ -65,10 +65,9 @@ public enum Conv2dKernel {
         return max(columns + staging, winograd)
     }
 
-    /// Floats of scratch space all workers share: Winograd's transformed weights, and the
-    /// flipped weights the input gradient convolves with.
+    /// Floats of scratch space all workers share: Winograd's transformed weights.
     static func sharedWorkspaceCount(_ s: Conv2dShape) -> Int {
-        Winograd.applies(s) ? Winograd.weightCount(s) + s.weightCount : 0
+        Winograd.applies(s) ? Winograd.weightCount(s) : 0
     }
 
     /// Floats of scratch space the forward and backward passes need.
@@ -144,9 +143,9 @@ public enum Conv2dKernel {
         let flippedShape = Conv2dShape(batch: s.batch, inChannels: s.outChannels, height: s.outH, width: s.outW,
                                        outChannels: s.inChannels, kernelH: 3, kernelW: 3, padH: 1, padW: 1)
         if winogradDx {
-            let u = workspace!, flipped = workspace! + Winograd.weightCount(s)
-            Winograd.flipWeights(weight, outChannels: s.outChannels, inChannels: s.inChannels, into: flipped)
-            Winograd.transformWeights(flipped, outChannels: s.inChannels, inChannels: s.outChannels, into: u)
+            // Here the conv's inputs are dy's O channels and its outputs dx's I channels.
+            Winograd.transformWeights(weight, outChannels: s.inChannels, inChannels: s.outChannels, flipped: true,
+                                      into: workspace!)
         }
         let im2colDx = winogradDx ? nil : dx
         // Worker 0 accumulates into dWeight; the others into zeroed partial sums added at the end.

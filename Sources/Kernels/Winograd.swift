@@ -24,17 +24,22 @@ enum Winograd {
         16 * (s.inChannels + s.outChannels) * images * tiles(s)
     }
 
-    /// `u[ξ][o][i] = (G w[o][i] Gᵀ)[ξ]` for weights `[O, I, 3, 3]`.
-    static func transformWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
+    /// `u[ξ][o][i] = (G w[o][i] Gᵀ)[ξ]` for weights `[O, I, 3, 3]`. With `flipped`, the
+    /// weights whose convolution of `dy` is `dx` instead: `w[i][o]` turned by 180°, so `u` is
+    /// `[16][I][O]`.
+    static func transformWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int, flipped: Bool = false,
                                  into u: UnsafeMutablePointer<Float>) {
         let pairs = outChannels * inChannels
         Parallel.forRanges(pairs, grain: 512) { range in
             for oi in range {
-                let g = w + oi * 9
+                // Entry oi = (a, b) of u's [outChannels][inChannels]; flipped, it comes from the
+                // stored weights' (b, a), which are [inChannels][outChannels], back to front.
+                let g = w + (flipped ? (oi % inChannels) * outChannels + oi / inChannels : oi) * 9
+                @inline(__always) func tap(_ k: Int) -> Float { flipped ? g[8 - k] : g[k] }
                 // t = G g (4×3), then u = t Gᵀ (4×4).
                 var t = SIMD16<Float>()
                 for col in 0..<3 {
-                    let (g0, g1, g2) = (g[col], g[3 + col], g[6 + col])
+                    let (g0, g1, g2) = (tap(col), tap(3 + col), tap(6 + col))
                     t[col] = g0
                     t[4 + col] = 0.5 * (g0 + g1 + g2)
                     t[8 + col] = 0.5 * (g0 - g1 + g2)
@@ -48,17 +53,6 @@ enum Winograd {
                     u[(row * 4 + 2) * pairs + oi] = values.2
                     u[(row * 4 + 3) * pairs + oi] = values.3
                 }
-            }
-        }
-    }
-
-    /// `rotated[i][o][ky][kx] = w[o][i][2−ky][2−kx]`: the weights whose convolution of `dy` is `dx`.
-    static func flipWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
-                            into rotated: UnsafeMutablePointer<Float>) {
-        for o in 0..<outChannels {
-            for i in 0..<inChannels {
-                let src = w + (o * inChannels + i) * 9, dst = rotated + (i * outChannels + o) * 9
-                for k in 0..<9 { dst[k] = src[8 - k] }
             }
         }
     }
