@@ -70,9 +70,15 @@ public enum Conv2dKernel {
         Winograd.applies(s) ? Winograd.weightCount(s) : 0
     }
 
-    /// Floats of scratch space the forward and backward passes need.
+    /// Floats of scratch space the forward pass needs.
     public static func workspaceCount(_ s: Conv2dShape) -> Int {
         sharedWorkspaceCount(s) + workerWorkspaceCount(s) * workers(s)
+    }
+
+    /// Floats of scratch space the backward pass needs: the forward's, and a weight-gradient
+    /// partial sum for every worker but the first.
+    public static func backwardWorkspaceCount(_ s: Conv2dShape) -> Int {
+        workspaceCount(s) + (workers(s) - 1) * s.weightCount
     }
 
     /// Runs `body(worker, firstImage, imageCount)` for every group of images, spread over the
@@ -150,14 +156,13 @@ public enum Conv2dKernel {
         let im2colDx = winogradDx ? nil : dx
         // Worker 0 accumulates into dWeight; the others into zeroed partial sums added at the end.
         let extraWorkers = dWeight == nil ? 0 : workers(s) - 1
-        let partials = UnsafeMutablePointer<Float>.allocate(capacity: max(extraWorkers * s.weightCount, 1))
-        defer { partials.deallocate() }
-        partials.update(repeating: 0, count: extraWorkers * s.weightCount)
+        let partials = workspace.map { $0 + workspaceCount(s) }
+        if extraWorkers > 0 { partials!.update(repeating: 0, count: extraWorkers * s.weightCount) }
         forEachGroup(s) { worker, start, n in
             let images = x + start * inPlane
             let grads = dy + start * s.outChannels * p
             let scratch = workspace.map { $0 + shared + worker * perWorker }
-            let dW = dWeight.map { worker == 0 ? $0 : partials + (worker - 1) * s.weightCount }
+            let dW = dWeight.map { worker == 0 ? $0 : partials! + (worker - 1) * s.weightCount }
             defer {
                 if winogradDx {
                     Winograd.convolve(flippedShape, images: n, x: grads, u: workspace!, bias: nil, y: dx! + start * inPlane,
@@ -210,7 +215,7 @@ public enum Conv2dKernel {
             }
         }
         if let dWeight {
-            for w in 0..<extraWorkers { BLAS.axpy(s.weightCount, alpha: 1, x: partials + w * s.weightCount, y: dWeight) }
+            for w in 0..<extraWorkers { BLAS.axpy(s.weightCount, alpha: 1, x: partials! + w * s.weightCount, y: dWeight) }
         }
     }
 

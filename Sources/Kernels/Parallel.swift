@@ -65,7 +65,7 @@ public enum Parallel {
     /// True on a thread that is running one chunk of a parallel loop.
     static var isInsideChunk: Bool { pthread_getspecific(chunkKey) != nil }
 
-    nonisolated(unsafe) private static let chunkKey: pthread_key_t = {
+    private static let chunkKey: pthread_key_t = {
         var key = pthread_key_t()
         pthread_key_create(&key, nil)
         return key

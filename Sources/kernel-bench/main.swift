@@ -40,7 +40,7 @@ struct KernelBench: ParsableCommand {
         for (name, s) in resnet50Shapes(batch: batch, image: imageSize) {
             let x = Buffer(s.inputCount, seed: 4), w = Buffer(s.weightCount, seed: 5)
             let y = Buffer(s.outputCount, seed: 6), dx = Buffer(s.inputCount, seed: 7), dw = Buffer(s.weightCount, seed: 8)
-            let workspace = Buffer(max(Conv2dKernel.workspaceCount(s), 1), seed: 9)
+            let workspace = Buffer(max(Conv2dKernel.backwardWorkspaceCount(s), 1), seed: 9)
             let forward = median(repeats) {
                 Conv2dKernel.forward(s, x: x.pointer, weight: w.pointer, bias: nil, y: y.pointer, workspace: workspace.pointer)
             }

@@ -71,7 +71,7 @@ final class KernelTests: XCTestCase {
             let x = random(s.inputCount, seed: 21), w = random(s.weightCount, seed: 22), dy = random(s.outputCount, seed: 23)
             let bias = random(20, seed: 24)
             var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
-            var ws = [Float](repeating: .nan, count: Conv2dKernel.workspaceCount(s))
+            var ws = [Float](repeating: .nan, count: Conv2dKernel.backwardWorkspaceCount(s))
             Conv2dKernel.forward(s, x: x, weight: w, bias: bias, y: &y, workspace: &ws)
             Conv2dKernel.backward(s, x: x, weight: w, dy: dy, dx: &dx, dWeight: nil, dBias: nil, workspace: &ws)
             func at(_ n: Int, _ c: Int, _ iy: Int, _ ix: Int, channels: Int) -> Int { ((n * channels + c) * height + iy) * width + ix }
@@ -130,11 +130,11 @@ final class KernelTests: XCTestCase {
         var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
         // dWeight is accumulated into, by every worker.
         var dw = [Float](repeating: 0.5, count: s.weightCount)
-        var ws = [Float](repeating: 0, count: max(Conv2dKernel.workspaceCount(s), 1))
+        var ws = [Float](repeating: .nan, count: max(Conv2dKernel.backwardWorkspaceCount(s), 1))
         Conv2dKernel.forward(s, x: x, weight: w, bias: nil, y: &y, workspace: &ws)
         Conv2dKernel.backward(s, x: x, weight: w, dy: dy, dx: &dx, dWeight: &dw, dBias: nil, workspace: &ws)
         var dwOne = [Float](repeating: 0.5, count: s.weightCount)
-        var ws1 = [Float](repeating: 0, count: max(Conv2dKernel.workspaceCount(one), 1))
+        var ws1 = [Float](repeating: .nan, count: max(Conv2dKernel.backwardWorkspaceCount(one), 1))
         let (inSize, outSize) = (one.inputCount, one.outputCount)
         for n in 0..<s.batch {
             var y1 = [Float](repeating: 0, count: outSize), dx1 = [Float](repeating: 0, count: inSize)

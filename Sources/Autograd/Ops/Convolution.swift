@@ -19,7 +19,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
         let dx = x.requiresGrad ? Tensor(uninitialized: x.shape) : nil
         let dw = weight.requiresGrad ? Tensor(zeros: weight.shape) : nil
         let db = bias?.requiresGrad == true ? Tensor(zeros: bias!.shape) : nil
-        let workspace = Workspace(count: Conv2dKernel.workspaceCount(s))
+        let workspace = Workspace(count: Conv2dKernel.backwardWorkspaceCount(s))
         Conv2dKernel.backward(s, x: x.pointer, weight: weight.pointer, dy: dy.pointer, dx: dx?.pointer,
                               dWeight: dw?.pointer, dBias: db?.pointer, workspace: workspace.pointer)
         return bias == nil ? [dx, dw] : [dx, dw, db]
