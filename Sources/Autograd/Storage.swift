@@ -78,12 +78,12 @@ public final class Storage {
 /// in the kernel, without reuse).
 ///
 /// Sizes are rounded up to eight classes per power of two (at most 12.5% more, and pages a
-/// smaller tenant never touches cost no memory), so that the forward pass's activations, the
-/// backward pass's gradients and the convolutions' scratch space share blocks. A request that
-/// finds no block of its class first frees pooled blocks of other classes, as many bytes as
-/// it asks for: the pool never makes the process larger than what is live at its peak (ResNet-50
-/// at batch 16 held 518 MiB of blocks only the backward pass could use at the forward pass's
-/// peak with exact sizes and no eviction).
+/// smaller tenant never touches cost no memory), and a request with no block of its class takes
+/// the smallest pooled block up to twice its size, so that the forward pass's activations, the
+/// backward pass's gradients and the convolutions' scratch space share blocks (with exact sizes,
+/// ResNet-50 at batch 16 held 518 MiB of blocks only the backward pass could use at the forward
+/// pass's peak). Pooled and live blocks together stay within the peak of live ones plus
+/// `slackBytes`: past that, a new block first frees pooled ones.
 public enum StoragePool {
     static let minimumCount = 16 * 1024
     nonisolated(unsafe) private static var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
