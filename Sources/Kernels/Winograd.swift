@@ -64,28 +64,51 @@ enum Winograd {
         let (tilesH, tilesW) = ((h + 1) / 2, (w + 1) / 2)
         let count = n * tilesH * tilesW
         let v = scratch, m = scratch + 16 * inC * count
-        // v[ξ][c][t] = (Bᵀ d B)[ξ] for the 4×4 patch d of tile t, zero outside the image.
-        for image in 0..<n {
-            for c in 0..<inC {
-                let plane = x + (image * inC + c) * h * w
-                let row = v + c * count + image * tilesH * tilesW
-                for ty in 0..<tilesH {
-                    for tx in 0..<tilesW {
-                        var d = SIMD16<Float>()
-                        let (y0, x0) = (2 * ty - 1, 2 * tx - 1)
-                        if y0 >= 0 && y0 + 3 < h && x0 >= 0 && x0 + 3 < w {
-                            for i in 0..<4 {
-                                let line = plane + (y0 + i) * w + x0
-                                d[i * 4] = line[0]; d[i * 4 + 1] = line[1]; d[i * 4 + 2] = line[2]; d[i * 4 + 3] = line[3]
-                            }
-                        } else {
-                            for i in 0..<4 where y0 + i >= 0 && y0 + i < h {
-                                for j in 0..<4 where x0 + j >= 0 && x0 + j < w { d[i * 4 + j] = plane[(y0 + i) * w + x0 + j] }
+        // v[ξ][c][t] = (Bᵀ d B)[ξ] for the 4×4 patch d of tile t, zero outside the image, a row of
+        // tiles at a time: tile tx reads padded columns 2tx…2tx+3, so with the rows split into even
+        // (e[k] = column 2k) and odd (o[k] = column 2k+1) padded columns, each of the 16 outputs is
+        // a difference or sum of two contiguous runs, which the compiler vectorises.
+        let run = tilesW + 1
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * run) { buffer in
+            let even = buffer.baseAddress!, odd = even + 4 * run      // 4 rows each: the patch rows
+            let rowEven = odd + 4 * run, rowOdd = rowEven + 4 * run   // Bᵀ applied down the rows
+            for image in 0..<n {
+                for c in 0..<inC {
+                    let plane = x + (image * inC + c) * h * w
+                    let row = v + c * count + image * tilesH * tilesW
+                    for ty in 0..<tilesH {
+                        for i in 0..<4 {
+                            let (e, o) = (even + i * run, odd + i * run)
+                            e.update(repeating: 0, count: run)
+                            o.update(repeating: 0, count: run)
+                            let iy = 2 * ty - 1 + i
+                            guard iy >= 0 && iy < h else { continue }
+                            let line = plane + iy * w
+                            // padded column p = ix + 1: even p ↔ odd ix.
+                            var ix = 0
+                            while ix < w {
+                                let p = ix + 1
+                                if p & 1 == 0 { e[p >> 1] = line[ix] } else { o[p >> 1] = line[ix] }
+                                ix += 1
                             }
                         }
-                        let t = ty * tilesW + tx
-                        let transformed = inputTransform(d)
-                        for xi in 0..<16 { row[xi * inC * count + t] = transformed[xi] }
+                        // Rows: r0 = d0 − d2, r1 = d1 + d2, r2 = d2 − d1, r3 = d1 − d3.
+                        rowTransform(even, into: rowEven, count: run)
+                        rowTransform(odd, into: rowOdd, count: run)
+                        // Columns: v0 = p0 − p2, v1 = p1 + p2, v2 = p2 − p1, v3 = p1 − p3 with
+                        // p0 = e[tx], p1 = o[tx], p2 = e[tx + 1], p3 = o[tx + 1].
+                        let t0 = ty * tilesW
+                        for i in 0..<4 {
+                            let (e, o) = (rowEven + i * run, rowOdd + i * run)
+                            let out0 = row + (i * 4) * inC * count + t0, out1 = row + (i * 4 + 1) * inC * count + t0
+                            let out2 = row + (i * 4 + 2) * inC * count + t0, out3 = row + (i * 4 + 3) * inC * count + t0
+                            for tx in 0..<tilesW {
+                                out0[tx] = e[tx] - e[tx + 1]
+                                out1[tx] = o[tx] + e[tx + 1]
+                                out2[tx] = e[tx + 1] - o[tx]
+                                out3[tx] = o[tx] - o[tx + 1]
+                            }
+                        }
                     }
                 }
             }
@@ -95,53 +118,58 @@ enum Winograd {
             BLAS.sgemm(m: outC, n: count, k: inC, a: u + xi * outC * inC, lda: inC,
                        b: v + xi * inC * count, ldb: count, c: m + xi * outC * count, ldc: count)
         }
-        // y = Aᵀ m A per tile, cut at the image's edge.
+        // y = Aᵀ m A per tile, a row of tiles at a time (the 16 products of a tile row are 16
+        // contiguous runs), cut at the image's edge.
+        let stride = outC * count
         for image in 0..<n {
             for o in 0..<outC {
                 let plane = y + (image * outC + o) * h * w
                 let row = m + o * count + image * tilesH * tilesW
                 let b = bias?[o] ?? 0
                 for ty in 0..<tilesH {
-                    for tx in 0..<tilesW {
-                        let t = ty * tilesW + tx
-                        var p = SIMD16<Float>()
-                        for xi in 0..<16 { p[xi] = row[xi * outC * count + t] }
-                        let out = outputTransform(p)
-                        let (oy, ox) = (2 * ty, 2 * tx)
-                        plane[oy * w + ox] = out.0 + b
-                        if ox + 1 < w { plane[oy * w + ox + 1] = out.1 + b }
-                        if oy + 1 < h {
-                            plane[(oy + 1) * w + ox] = out.2 + b
-                            if ox + 1 < w { plane[(oy + 1) * w + ox + 1] = out.3 + b }
+                    let products = row + ty * tilesW
+                    @inline(__always) func at(_ xi: Int, _ tx: Int) -> Float { products[xi * stride + tx] }
+                    let oy = 2 * ty
+                    let top = plane + oy * w, bottom = oy + 1 < h ? plane + (oy + 1) * w : nil
+                    // Rows: s0 = m0 + m1 + m2, s1 = m1 − m2 − m3; columns likewise.
+                    @inline(__always) func tile(_ tx: Int) -> (Float, Float, Float, Float) {
+                        let a0 = at(0, tx) + at(4, tx) + at(8, tx), a1 = at(1, tx) + at(5, tx) + at(9, tx)
+                        let a2 = at(2, tx) + at(6, tx) + at(10, tx), a3 = at(3, tx) + at(7, tx) + at(11, tx)
+                        let b0 = at(4, tx) - at(8, tx) - at(12, tx), b1 = at(5, tx) - at(9, tx) - at(13, tx)
+                        let b2 = at(6, tx) - at(10, tx) - at(14, tx), b3 = at(7, tx) - at(11, tx) - at(15, tx)
+                        return (a0 + a1 + a2 + b, a1 - a2 - a3 + b, b0 + b1 + b2 + b, b1 - b2 - b3 + b)
+                    }
+                    let full = w / 2  // tiles whose two columns are both inside the image
+                    if let bottom {
+                        for tx in 0..<full {
+                            let v = tile(tx)
+                            top[2 * tx] = v.0; top[2 * tx + 1] = v.1
+                            bottom[2 * tx] = v.2; bottom[2 * tx + 1] = v.3
                         }
+                    } else {
+                        for tx in 0..<full {
+                            let v = tile(tx)
+                            top[2 * tx] = v.0; top[2 * tx + 1] = v.1
+                        }
+                    }
+                    if full < tilesW {  // odd width: the last tile's first column only
+                        let v = tile(full)
+                        top[2 * full] = v.0
+                        bottom?[2 * full] = v.2
                     }
                 }
             }
         }
     }
 
-    /// `Bᵀ d B` for a row-major 4×4 patch.
+    /// `Bᵀ` down four rows of `count` values each (`rows` and `out` hold them one after another).
     @inline(__always)
-    static func inputTransform(_ d: SIMD16<Float>) -> SIMD16<Float> {
-        // Rows: r0 = d0 − d2, r1 = d1 + d2, r2 = d2 − d1, r3 = d1 − d3 (as 4-wide rows).
-        let d0 = SIMD4(d[0], d[1], d[2], d[3]), d1 = SIMD4(d[4], d[5], d[6], d[7])
-        let d2 = SIMD4(d[8], d[9], d[10], d[11]), d3 = SIMD4(d[12], d[13], d[14], d[15])
-        let r0 = d0 - d2, r1 = d1 + d2, r2 = d2 - d1, r3 = d1 - d3
-        // Columns likewise: c0 = r·0 − r·2, c1 = r·1 + r·2, c2 = r·2 − r·1, c3 = r·1 − r·3.
-        @inline(__always) func columns(_ r: SIMD4<Float>) -> SIMD4<Float> {
-            SIMD4(r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3])
+    static func rowTransform(_ rows: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        let (d0, d1, d2, d3) = (rows, rows + count, rows + 2 * count, rows + 3 * count)
+        let (r0, r1, r2, r3) = (out, out + count, out + 2 * count, out + 3 * count)
+        for k in 0..<count {
+            r0[k] = d0[k] - d2[k]; r1[k] = d1[k] + d2[k]
+            r2[k] = d2[k] - d1[k]; r3[k] = d1[k] - d3[k]
         }
-        let (v0, v1, v2, v3) = (columns(r0), columns(r1), columns(r2), columns(r3))
-        return SIMD16(v0[0], v0[1], v0[2], v0[3], v1[0], v1[1], v1[2], v1[3],
-                      v2[0], v2[1], v2[2], v2[3], v3[0], v3[1], v3[2], v3[3])
-    }
-
-    /// `Aᵀ m A` for a row-major 4×4 product: the 2×2 outputs (y00, y01, y10, y11).
-    @inline(__always)
-    static func outputTransform(_ m: SIMD16<Float>) -> (Float, Float, Float, Float) {
-        let m0 = SIMD4(m[0], m[1], m[2], m[3]), m1 = SIMD4(m[4], m[5], m[6], m[7])
-        let m2 = SIMD4(m[8], m[9], m[10], m[11]), m3 = SIMD4(m[12], m[13], m[14], m[15])
-        let s0 = m0 + m1 + m2, s1 = m1 - m2 - m3
-        return (s0[0] + s0[1] + s0[2], s0[1] - s0[2] - s0[3], s1[0] + s1[1] + s1[2], s1[1] - s1[2] - s1[3])
     }
 }
