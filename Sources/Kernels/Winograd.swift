@@ -2,7 +2,7 @@
 /// (Lavin & Gray, 2015): each 2×2 output tile takes 16 multiplications per channel pair
 /// instead of 36, as 16 matrix products over all tiles at once.
 ///
-/// `y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ)] A` with
+/// `y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` with
 /// `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]`, `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`,
 /// `Aᵀ = [1 1 1 0; 0 1 −1 −1]`: the transforms only add, subtract and halve, so the result
 /// stays within float rounding of the direct sum.
