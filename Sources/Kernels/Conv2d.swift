@@ -104,7 +104,7 @@ public enum Conv2dKernel {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
-        let perWorker = workerWorkspaceCount(s), shared = sharedWorkspaceCount(s)
+        let perWorker = workerWorkspaceCount(s), shared = sharedWorkspaceCount(s), group = groupSize(s)
         if Winograd.applies(s) {
             let u = workspace!
             Winograd.transformWeights(weight, outChannels: s.outChannels, inChannels: s.inChannels, into: u)
@@ -125,7 +125,7 @@ public enum Conv2dKernel {
                 BLAS.sgemm(m: s.outChannels, n: p, k: k, a: weight, lda: k, b: scratch!, ldb: p, c: out, ldc: p)
             } else {
                 // cols [K, n·P] → staging [O, n·P] → y [n, O, P]
-                let cols = scratch!, staging = scratch! + k * p * groupSize(s)
+                let cols = scratch!, staging = scratch! + k * p * group
                 columns(of: images, count: n, s, into: cols)
                 BLAS.sgemm(m: s.outChannels, n: n * p, k: k, a: weight, lda: k, b: cols, ldb: n * p, c: staging, ldc: n * p)
                 transposeBlocks(staging, rows: s.outChannels, blocks: n, block: p, into: out)
