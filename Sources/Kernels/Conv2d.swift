@@ -76,9 +76,10 @@ public enum Conv2dKernel {
     }
 
     /// Floats of scratch space the backward pass needs: the forward's, and a weight-gradient
-    /// partial sum for every worker but the first.
+    /// partial sum for every worker but the first (with Winograd, a transformed one for every
+    /// worker).
     public static func backwardWorkspaceCount(_ s: Conv2dShape) -> Int {
-        workspaceCount(s) + (workers(s) - 1) * s.weightCount
+        workspaceCount(s) + (Winograd.applies(s) ? workers(s) * Winograd.weightCount(s) : (workers(s) - 1) * s.weightCount)
     }
 
     /// Runs `body(worker, firstImage, imageCount)` for every group of images, spread over the
@@ -144,16 +145,10 @@ public enum Conv2dKernel {
         let inPlane = s.inChannels * s.height * s.width
         let perWorker = workerWorkspaceCount(s), group = groupSize(s), shared = sharedWorkspaceCount(s)
         if let dBias { sumChannels(dy, into: dBias, batch: s.batch, channels: s.outChannels, plane: p) }
-        // With Winograd, dx is the convolution of dy with the flipped, transposed weights.
-        let winogradDx = dx != nil && Winograd.applies(s)
-        let flippedShape = Conv2dShape(batch: s.batch, inChannels: s.outChannels, height: s.outH, width: s.outW,
-                                       outChannels: s.inChannels, kernelH: 3, kernelW: 3, padH: 1, padW: 1)
-        if winogradDx {
-            // Here the conv's inputs are dy's O channels and its outputs dx's I channels.
-            Winograd.transformWeights(weight, outChannels: s.inChannels, inChannels: s.outChannels, flipped: true,
-                                      into: workspace!)
+        if Winograd.applies(s) {
+            winogradBackward(s, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight, workspace: workspace!)
+            return
         }
-        let im2colDx = winogradDx ? nil : dx
         // Worker 0 accumulates into dWeight; the others into zeroed partial sums added at the end.
         let extraWorkers = dWeight == nil ? 0 : workers(s) - 1
         let partials = workspace.map { $0 + workspaceCount(s) }
@@ -163,12 +158,6 @@ public enum Conv2dKernel {
             let grads = dy + start * s.outChannels * p
             let scratch = workspace.map { $0 + shared + worker * perWorker }
             let dW = dWeight.map { worker == 0 ? $0 : partials! + (worker - 1) * s.weightCount }
-            defer {
-                if winogradDx {
-                    Winograd.convolve(flippedShape, images: n, x: grads, u: workspace!, bias: nil, y: dx! + start * inPlane,
-                                      scratch: scratch!)
-                }
-            }
             if n == 1 {
                 if let dW {
                     let cols: UnsafePointer<Float>
@@ -179,7 +168,7 @@ public enum Conv2dKernel {
                     // dW[O, K] += dy[O, P] · cols[K, P]ᵀ
                     BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: p, a: grads, lda: p, b: cols, ldb: p, beta: 1, c: dW, ldc: k)
                 }
-                if let dx = im2colDx {
+                if let dx {
                     let dImage = dx + start * inPlane
                     if g.isIdentity {
                         BLAS.sgemm(transA: true, m: k, n: p, k: s.outChannels, a: weight, lda: k, b: grads, ldb: p, c: dImage, ldc: p)
@@ -201,7 +190,7 @@ public enum Conv2dKernel {
                 BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: n * p, a: staging, lda: n * p, b: cols, ldb: n * p,
                            beta: 1, c: dW, ldc: k)
             }
-            if let dx = im2colDx {
+            if let dx {
                 // dcols[K, n·P] = Wᵀ · dy, then back to images.
                 BLAS.sgemm(transA: true, m: k, n: n * p, k: s.outChannels, a: weight, lda: k, b: staging, ldb: n * p,
                            c: cols, ldc: n * p)
@@ -216,6 +205,43 @@ public enum Conv2dKernel {
         }
         if let dWeight {
             for w in 0..<extraWorkers { BLAS.axpy(s.weightCount, alpha: 1, x: partials! + w * s.weightCount, y: dWeight) }
+        }
+    }
+
+    /// The backward pass of a Winograd convolution: `dx` is the convolution of `dy` with the
+    /// weights transposed and turned by 180°; the weight gradient is summed in the transformed
+    /// domain, one partial sum per worker, and transformed back once.
+    private static func winogradBackward(_ s: Conv2dShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                         dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                                         dWeight: UnsafeMutablePointer<Float>?, workspace: UnsafeMutablePointer<Float>) {
+        let inPlane = s.inChannels * s.height * s.width, outPlane = s.outChannels * s.outH * s.outW
+        let perWorker = workerWorkspaceCount(s), shared = sharedWorkspaceCount(s)
+        let transformed = Winograd.weightCount(s)
+        let partials = workspace + workspaceCount(s)
+        // Here the conv's inputs are dy's O channels and its outputs dx's I channels.
+        let flippedShape = Conv2dShape(batch: s.batch, inChannels: s.outChannels, height: s.outH, width: s.outW,
+                                       outChannels: s.inChannels, kernelH: 3, kernelW: 3, padH: 1, padW: 1)
+        if dx != nil {
+            Winograd.transformWeights(weight, outChannels: s.inChannels, inChannels: s.outChannels, flipped: true,
+                                      into: workspace)
+        }
+        let workers = workers(s)
+        if dWeight != nil { partials.update(repeating: 0, count: workers * transformed) }
+        forEachGroup(s) { worker, start, n in
+            let scratch = workspace + shared + worker * perWorker
+            if dWeight != nil {
+                Winograd.accumulateWeightGradient(s, images: n, x: x + start * inPlane, dy: dy + start * outPlane,
+                                                  du: partials + worker * transformed, scratch: scratch)
+            }
+            if let dx {
+                Winograd.convolve(flippedShape, images: n, x: dy + start * outPlane, u: workspace, bias: nil,
+                                  y: dx + start * inPlane, scratch: scratch)
+            }
+        }
+        if let dWeight {
+            for w in 1..<max(workers, 1) { BLAS.axpy(transformed, alpha: 1, x: partials + w * transformed, y: partials) }
+            Winograd.accumulateWeightGradient(fromTransformed: partials, outChannels: s.outChannels, inChannels: s.inChannels,
+                                              into: dWeight)
         }
     }
 

@@ -2,15 +2,16 @@ import ArgumentParser
 import Foundation
 import Kernels
 
-/// GFLOP/s of sgemm and of conv2d forward/backward on ResNet-50's layer shapes, next to the
-/// sgemm peak measured in the same run. A benchmark, not a test: it guides performance work.
+/// GFLOP/s of sgemm and of conv2d forward/backward on ResNet-50's (or the CIFAR ResNet-18's)
+/// layer shapes, next to the sgemm peak measured in the same run. A benchmark, not a test: it guides performance work.
 @main
 struct KernelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "kernel-bench", abstract: "sgemm and conv2d throughput on ResNet-50's layer shapes.")
+        commandName: "kernel-bench", abstract: "sgemm and conv2d throughput on ResNet layer shapes.")
 
     @Option(help: "Batch size for the convolution shapes.") var batch = 16
-    @Option(help: "Image size ResNet-50 is run at.") var imageSize = 224
+    @Option(help: "Image size the network is run at.") var imageSize = 224
+    @Option(help: "Layer shapes of: resnet50 or resnet18-cifar (one input channel).") var network = "resnet50"
     @Option(help: "Timed repetitions per measurement (the median is reported).") var repeats = 3
     @Option(help: "Threads for BLAS and the other kernels (default: all cores).") var threads: Int?
     @Flag(help: "Only the sgemm peak.") var sgemmOnly = false
@@ -34,10 +35,17 @@ struct KernelBench: ParsableCommand {
         print(String(format: "  peak: %.1f GFLOP/s", peak))
         if sgemmOnly { return }
 
-        print("\nconv2d on ResNet-50 shapes, batch \(batch), \(imageSize)x\(imageSize) input (GFLOP/s; % of sgemm peak)")
-        print(pad("layer", 34) + pad("forward", 18) + pad("backward", 18))
-        var totals = (forwardFLOPs: 0.0, forwardSeconds: 0.0, backwardFLOPs: 0.0, backwardSeconds: 0.0)
-        for (name, s) in resnet50Shapes(batch: batch, image: imageSize) {
+        let shapes: [(String, Conv2dShape)]
+        switch network {
+        case "resnet50": shapes = resnet50Shapes(batch: batch, image: imageSize)
+        case "resnet18-cifar": shapes = resnet18CIFARShapes(batch: batch, image: imageSize)
+        default: throw ValidationError("unknown --network '\(network)': resnet50 or resnet18-cifar")
+        }
+        print("\nconv2d on \(network) shapes, batch \(batch), \(imageSize)x\(imageSize) input (GFLOP/s; % of sgemm peak)")
+        print(pad("layer", 34) + pad("forward", 18) + pad("backward", 18) + pad("weight grad alone", 18))
+        var totals = (forwardFLOPs: 0.0, forwardSeconds: 0.0, backwardFLOPs: 0.0, backwardSeconds: 0.0,
+                      weightSeconds: 0.0)
+        for (name, s) in shapes {
             let x = Buffer(s.inputCount, seed: 4), w = Buffer(s.weightCount, seed: 5)
             let y = Buffer(s.outputCount, seed: 6), dx = Buffer(s.inputCount, seed: 7), dw = Buffer(s.weightCount, seed: 8)
             let workspace = Buffer(max(Conv2dKernel.backwardWorkspaceCount(s), 1), seed: 9)
@@ -48,13 +56,20 @@ struct KernelBench: ParsableCommand {
                 Conv2dKernel.backward(s, x: x.pointer, weight: w.pointer, dy: y.pointer, dx: dx.pointer, dWeight: dw.pointer,
                                       dBias: nil, workspace: workspace.pointer)
             }
+            let weightOnly = median(repeats) {
+                Conv2dKernel.backward(s, x: x.pointer, weight: w.pointer, dy: y.pointer, dx: nil, dWeight: dw.pointer,
+                                      dBias: nil, workspace: workspace.pointer)
+            }
             let flops = s.forwardFLOPs
             totals.forwardFLOPs += flops; totals.forwardSeconds += forward
             totals.backwardFLOPs += 2 * flops; totals.backwardSeconds += backward
-            print(pad("  " + name, 34) + rate(flops, forward, peak) + rate(2 * flops, backward, peak))
+            totals.weightSeconds += weightOnly
+            print(pad("  " + name, 34) + rate(flops, forward, peak) + rate(2 * flops, backward, peak)
+                  + rate(flops, weightOnly, peak))
         }
         print(pad("  all layers above", 34) + rate(totals.forwardFLOPs, totals.forwardSeconds, peak)
-              + rate(totals.backwardFLOPs, totals.backwardSeconds, peak))
+              + rate(totals.backwardFLOPs, totals.backwardSeconds, peak)
+              + rate(totals.forwardFLOPs, totals.weightSeconds, peak))
     }
 
     func rate(_ flops: Double, _ seconds: Double, _ peak: Double) -> String {
@@ -81,6 +96,28 @@ func resnet50Shapes(batch: Int, image: Int) -> [(String, Conv2dShape)] {
         shapes.append(("\(tag) 1x1 \(planes)->\(planes * 4)", conv(planes, planes * 4, 1, 1, out)))
         shapes.append(("\(tag) 1x1 \(planes * 4)->\(planes)", conv(planes * 4, planes, 1, 1, out)))
         shapes.append(("\(tag) downsample 1x1/\(stride)", conv(inPlanes, planes * 4, 1, stride, hw)))
+    }
+    return shapes
+}
+
+/// The distinct convolutions of ResNet-18 with the CIFAR stem (3x3, no pooling) on one input
+/// channel, one of each; at 28² the stages run at 28, 14, 7 and 4.
+func resnet18CIFARShapes(batch: Int, image: Int) -> [(String, Conv2dShape)] {
+    func conv(_ c: Int, _ o: Int, _ k: Int, _ s: Int, _ hw: Int) -> Conv2dShape {
+        Conv2dShape(batch: batch, inChannels: c, height: hw, width: hw, outChannels: o, kernelH: k, kernelW: k,
+                    strideH: s, strideW: s, padH: k / 2, padW: k / 2)
+    }
+    var shapes: [(String, Conv2dShape)] = [("conv1 3x3 1->64", conv(1, 64, 3, 1, image))]
+    var hw = image
+    for (stage, planes) in [64, 128, 256, 512].enumerated() {
+        let tag = "layer\(stage + 1)"
+        if stage > 0 {
+            let out = (hw + 1) / 2
+            shapes.append(("\(tag) 3x3/2 \(planes / 2)->\(planes)", conv(planes / 2, planes, 3, 2, hw)))
+            shapes.append(("\(tag) downsample 1x1/2", conv(planes / 2, planes, 1, 2, hw)))
+            hw = out
+        }
+        shapes.append(("\(tag) 3x3 \(planes) at \(hw)", conv(planes, planes, 3, 1, hw)))
     }
     return shapes
 }

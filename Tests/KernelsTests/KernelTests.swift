@@ -58,8 +58,8 @@ final class KernelTests: XCTestCase {
         } } } }
     }
 
-    /// 3x3 stride-1 convolutions with enough channels go through Winograd F(2x2, 3x3), forward
-    /// and input gradient; odd sizes give tiles cut at the edges.
+    /// 3x3 stride-1 convolutions with enough channels go through Winograd F(2x2, 3x3), forward,
+    /// input and weight gradient; odd sizes give tiles cut at the edges.
     func testWinogradConvolutionAgainstDirectLoops() {
         let savedThreads = Parallel.threadCount
         defer { Parallel.threadCount = savedThreads }
@@ -73,7 +73,12 @@ final class KernelTests: XCTestCase {
             var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
             var ws = [Float](repeating: .nan, count: Conv2dKernel.backwardWorkspaceCount(s))
             Conv2dKernel.forward(s, x: x, weight: w, bias: bias, y: &y, workspace: &ws)
-            Conv2dKernel.backward(s, x: x, weight: w, dy: dy, dx: &dx, dWeight: nil, dBias: nil, workspace: &ws)
+            // dWeight is accumulated into.
+            var dw = [Float](repeating: 0.5, count: s.weightCount)
+            Conv2dKernel.backward(s, x: x, weight: w, dy: dy, dx: &dx, dWeight: &dw, dBias: nil, workspace: &ws)
+            // Without dx, the weight gradient alone (as for a network's first layer).
+            var dwAlone = [Float](repeating: 0, count: s.weightCount)
+            Conv2dKernel.backward(s, x: x, weight: w, dy: dy, dx: nil, dWeight: &dwAlone, dBias: nil, workspace: &ws)
             func at(_ n: Int, _ c: Int, _ iy: Int, _ ix: Int, channels: Int) -> Int { ((n * channels + c) * height + iy) * width + ix }
             var worst: Float = 0
             for n in 0..<3 { for o in 0..<20 { for oy in 0..<height { for ox in 0..<width {
@@ -99,6 +104,19 @@ final class KernelTests: XCTestCase {
                 worst = max(worst, abs(dx[at(n, c, iy, ix, channels: 16)] - expected))
             } } } }
             XCTAssertLessThan(worst, 1e-4, "input gradient \(height)x\(width), \(threads) threads")
+            worst = 0
+            for o in 0..<20 { for c in 0..<16 { for ky in 0..<3 { for kx in 0..<3 {
+                var expected: Float = 0
+                for n in 0..<3 { for oy in 0..<height { for ox in 0..<width {
+                    let (iy, ix) = (oy - 1 + ky, ox - 1 + kx)
+                    if iy >= 0 && iy < height && ix >= 0 && ix < width {
+                        expected += dy[at(n, o, oy, ox, channels: 20)] * x[at(n, c, iy, ix, channels: 16)]
+                    }
+                } } }
+                let index = ((o * 16 + c) * 3 + ky) * 3 + kx
+                worst = max(worst, abs(dw[index] - 0.5 - expected), abs(dwAlone[index] - expected))
+            } } } }
+            XCTAssertLessThan(worst, 2e-4 * Float(height * width).squareRoot(), "weight gradient \(height)x\(width), \(threads) threads")
         }
     }
 
