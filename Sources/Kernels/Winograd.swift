@@ -1,270 +1,442 @@
-/// Winograd's minimal filtering F(2×2, 3×3) for 3x3 convolutions with stride 1 and padding 1
-/// (Lavin & Gray, 2015): each 2×2 output tile takes 16 multiplications per channel pair
-/// instead of 36, as 16 matrix products over all tiles at once.
+/// Winograd's minimal filtering F(m×m, 3×3) for 3x3 convolutions with stride 1 and padding 1
+/// (Lavin & Gray, 2015): each m×m output tile is read from an α×α input patch (α = m + 2) and
+/// takes α² multiplications per channel pair instead of 9m², done as α² matrix products over
+/// all tiles at once.
 ///
-/// `y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` with
-/// `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]`, `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`,
-/// `Aᵀ = [1 1 1 0; 0 1 −1 −1]`: the transforms only add, subtract and halve, so the result
-/// stays within float rounding of the direct sum.
+/// `y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`. F(2×2, 3×3) needs 16 products per 4 outputs, F(4×4, 3×3)
+/// 36 per 16 (4 times fewer than direct); the larger tile's transforms have larger constants,
+/// so its results are a few float roundings further from the direct sum (still well within
+/// the 1e-4 PyTorch's own answers are checked to).
+///
+/// Every transform runs over long contiguous runs: for one channel, the α×α patches of all
+/// tiles of all images in a group are gathered into α² runs (entry q of run (i, j) is element
+/// (i, j) of tile q's patch), so each transform is a few vector operations per run.
 enum Winograd {
-    /// True for the convolutions this handles, when the channel counts make the 16 products
+    /// Output tile side: F(2×2, 3×3) or F(4×4, 3×3).
+    enum Tile: Int, Sendable {
+        case two = 2, four = 4
+        var m: Int { rawValue }
+        /// Patch side: the tile and the 3x3 kernel's halo.
+        var alpha: Int { rawValue + 2 }
+        /// `G`, `α×3`, row-major: the weight transform.
+        var g: [Float] {
+            switch self {
+            case .two: return [1, 0, 0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0, 0, 1]
+            case .four:
+                return [0.25, 0, 0, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6,
+                        1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 24, -1.0 / 12, 1.0 / 6, 0, 0, 1]
+            }
+        }
+    }
+
+    /// True for the convolutions this handles, when the channel counts make the products
     /// worth their transforms.
     static func applies(_ s: Conv2dShape) -> Bool {
         s.kernelH == 3 && s.kernelW == 3 && s.strideH == 1 && s.strideW == 1 && s.padH == 1 && s.padW == 1
             && s.inChannels >= 16 && s.outChannels >= 16
     }
 
-    static func tiles(_ s: Conv2dShape) -> Int { ((s.height + 1) / 2) * ((s.width + 1) / 2) }
+    /// The tile with fewer products for this image size (the smaller one on a tie: it rounds less).
+    static func tile(for s: Conv2dShape) -> Tile {
+        func products(_ t: Tile) -> Int {
+            t.alpha * t.alpha * ((s.height + t.m - 1) / t.m) * ((s.width + t.m - 1) / t.m)
+        }
+        return products(.four) < products(.two) ? .four : .two
+    }
+
+    static func tiles(_ s: Conv2dShape, _ t: Tile) -> Int { ((s.height + t.m - 1) / t.m) * ((s.width + t.m - 1) / t.m) }
 
     /// Floats of the transformed weights, shared by all workers.
-    static func weightCount(_ s: Conv2dShape) -> Int { 16 * s.outChannels * s.inChannels }
+    static func weightCount(_ s: Conv2dShape, _ t: Tile) -> Int { t.alpha * t.alpha * s.outChannels * s.inChannels }
 
-    /// Floats one worker needs for a group of `images`: transformed inputs and products.
-    static func scratchCount(_ s: Conv2dShape, images: Int) -> Int {
-        16 * (s.inChannels + s.outChannels) * images * tiles(s)
+    /// Floats one worker needs for a group of `images`: transformed inputs, products, two sets
+    /// of α² runs for the transforms of one channel, and the group's padded planes.
+    static func scratchCount(_ s: Conv2dShape, _ t: Tile, images: Int) -> Int {
+        let grid = TileGrid(s, t, images: images)
+        return t.alpha * t.alpha * (s.inChannels + s.outChannels + 2) * grid.count + grid.planeFloats
     }
 
     /// `u[ξ][o][i] = (G w[o][i] Gᵀ)[ξ]` for weights `[O, I, 3, 3]`. With `flipped`, the
     /// weights whose convolution of `dy` is `dx` instead: `w[i][o]` turned by 180°, so `u` is
-    /// `[16][I][O]`.
+    /// `[α²][I][O]`.
     static func transformWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int, flipped: Bool = false,
-                                 into u: UnsafeMutablePointer<Float>) {
+                                 tile t: Tile, into u: UnsafeMutablePointer<Float>) {
         let pairs = outChannels * inChannels
-        Parallel.forRanges(pairs, grain: 512) { range in
-            for oi in range {
-                // Entry oi = (a, b) of u's [outChannels][inChannels]; flipped, it comes from the
-                // stored weights' (b, a), which are [inChannels][outChannels], back to front.
-                let g = w + (flipped ? (oi % inChannels) * outChannels + oi / inChannels : oi) * 9
-                @inline(__always) func tap(_ k: Int) -> Float { flipped ? g[8 - k] : g[k] }
-                // t = G g (4×3), then u = t Gᵀ (4×4).
-                var t = SIMD16<Float>()
-                for col in 0..<3 {
-                    let (g0, g1, g2) = (tap(col), tap(3 + col), tap(6 + col))
-                    t[col] = g0
-                    t[4 + col] = 0.5 * (g0 + g1 + g2)
-                    t[8 + col] = 0.5 * (g0 - g1 + g2)
-                    t[12 + col] = g2
+        let alpha = t.alpha, g = t.g
+        Parallel.forRanges(pairs, grain: 256) { range in
+            g.withUnsafeBufferPointer { gm in
+                var k = [Float](repeating: 0, count: 9), rows = [Float](repeating: 0, count: 3 * alpha)
+                for oi in range {
+                    // Entry oi = (a, b) of u's [outChannels][inChannels]; flipped, it comes from the
+                    // stored weights' (b, a), which are [inChannels][outChannels], back to front.
+                    let source = w + (flipped ? (oi % inChannels) * outChannels + oi / inChannels : oi) * 9
+                    for tap in 0..<9 { k[tap] = flipped ? source[8 - tap] : source[tap] }
+                    // rows = G k (α×3), then u = rows Gᵀ (α×α).
+                    for a in 0..<alpha {
+                        for col in 0..<3 {
+                            rows[a * 3 + col] = gm[a * 3] * k[col] + gm[a * 3 + 1] * k[3 + col] + gm[a * 3 + 2] * k[6 + col]
+                        }
+                    }
+                    for a in 0..<alpha {
+                        for b in 0..<alpha {
+                            u[(a * alpha + b) * pairs + oi] =
+                                rows[a * 3] * gm[b * 3] + rows[a * 3 + 1] * gm[b * 3 + 1] + rows[a * 3 + 2] * gm[b * 3 + 2]
+                        }
+                    }
                 }
-                for row in 0..<4 {
-                    let (a, b, c) = (t[row * 4], t[row * 4 + 1], t[row * 4 + 2])
-                    let values = (a, 0.5 * (a + b + c), 0.5 * (a - b + c), c)
-                    u[(row * 4) * pairs + oi] = values.0
-                    u[(row * 4 + 1) * pairs + oi] = values.1
-                    u[(row * 4 + 2) * pairs + oi] = values.2
-                    u[(row * 4 + 3) * pairs + oi] = values.3
+            }
+        }
+    }
+
+    /// `dw[o][i] += (Gᵀ du[o][i] G)`: the 3×3 weight gradient from the transformed one
+    /// (`du` is `[α²][O][I]`, `dw` is `[O, I, 3, 3]`).
+    static func accumulateWeightGradient(fromTransformed du: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
+                                         tile t: Tile, into dw: UnsafeMutablePointer<Float>) {
+        let pairs = outChannels * inChannels
+        let alpha = t.alpha, g = t.g
+        Parallel.forRanges(pairs, grain: 256) { range in
+            g.withUnsafeBufferPointer { gm in
+                var rows = [Float](repeating: 0, count: 3 * alpha)
+                for oi in range {
+                    // rows = Gᵀ du (3×α), then dw += rows G (3×3).
+                    for r in 0..<3 {
+                        for b in 0..<alpha {
+                            var sum: Float = 0
+                            for a in 0..<alpha { sum += gm[a * 3 + r] * du[(a * alpha + b) * pairs + oi] }
+                            rows[r * alpha + b] = sum
+                        }
+                    }
+                    let out = dw + oi * 9
+                    for r in 0..<3 {
+                        for col in 0..<3 {
+                            var sum: Float = 0
+                            for b in 0..<alpha { sum += rows[r * alpha + b] * gm[b * 3 + col] }
+                            out[r * 3 + col] += sum
+                        }
+                    }
                 }
             }
         }
     }
 
     /// Convolves `images` inputs `[n, I, H, W]` into `[n, O, H, W]` with the transformed weights `u`.
-    static func convolve(_ s: Conv2dShape, images n: Int, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
+    static func convolve(_ s: Conv2dShape, _ t: Tile, images n: Int, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
                          bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let (inC, outC, h, w) = (s.inChannels, s.outChannels, s.height, s.width)
-        let (tilesH, tilesW) = ((h + 1) / 2, (w + 1) / 2)
-        let count = n * tilesH * tilesW
-        let v = scratch, m = scratch + 16 * inC * count
-        transformInputs(s, images: n, x: x, into: v)
-        // m[ξ] = u[ξ] · v[ξ]: [O, I] · [I, T].
-        for xi in 0..<16 {
-            BLAS.sgemm(m: outC, n: count, k: inC, a: u + xi * outC * inC, lda: inC,
-                       b: v + xi * inC * count, ldb: count, c: m + xi * outC * count, ldc: count)
-        }
-        // y = Aᵀ m A per tile, a row of tiles at a time (the 16 products of a tile row are 16
-        // contiguous runs), cut at the image's edge.
-        let stride = outC * count
-        for image in 0..<n {
+        let grid = TileGrid(s, t, images: n)
+        let (inC, outC, m, alpha, count) = (s.inChannels, s.outChannels, t.m, t.alpha, grid.count)
+        let v = scratch, products = v + alpha * alpha * inC * count
+        let runs = products + alpha * alpha * outC * count, rows = runs + alpha * alpha * count
+        let planes = rows + alpha * alpha * count
+        grid.withOrigins { origins in
+            transformInputs(s, grid, x: x, into: v, runs: runs, rows: rows, planes: planes, origins: origins)
+            // products[ξ] = u[ξ] · v[ξ]: [O, I] · [I, T].
+            for xi in 0..<alpha * alpha {
+                BLAS.sgemm(m: outC, n: count, k: inC, a: u + xi * outC * inC, lda: inC,
+                           b: v + xi * inC * count, ldb: count, c: products + xi * outC * count, ldc: count)
+            }
+            // y = Aᵀ p A for each output channel: down the patch's rows into `rows` (m×α runs),
+            // then along them into `runs` (m×m runs), then out to the planes and the images.
             for o in 0..<outC {
-                let plane = y + (image * outC + o) * h * w
-                let row = m + o * count + image * tilesH * tilesW
-                let b = bias?[o] ?? 0
-                for ty in 0..<tilesH {
-                    let products = row + ty * tilesW
-                    @inline(__always) func at(_ xi: Int, _ tx: Int) -> Float { products[xi * stride + tx] }
-                    let oy = 2 * ty
-                    let top = plane + oy * w, bottom = oy + 1 < h ? plane + (oy + 1) * w : nil
-                    // Rows: s0 = m0 + m1 + m2, s1 = m1 − m2 − m3; columns likewise.
-                    @inline(__always) func tile(_ tx: Int) -> (Float, Float, Float, Float) {
-                        let a0 = at(0, tx) + at(4, tx) + at(8, tx), a1 = at(1, tx) + at(5, tx) + at(9, tx)
-                        let a2 = at(2, tx) + at(6, tx) + at(10, tx), a3 = at(3, tx) + at(7, tx) + at(11, tx)
-                        let b0 = at(4, tx) - at(8, tx) - at(12, tx), b1 = at(5, tx) - at(9, tx) - at(13, tx)
-                        let b2 = at(6, tx) - at(10, tx) - at(14, tx), b3 = at(7, tx) - at(11, tx) - at(15, tx)
-                        return (a0 + a1 + a2 + b, a1 - a2 - a3 + b, b0 + b1 + b2 + b, b1 - b2 - b3 + b)
-                    }
-                    let full = w / 2  // tiles whose two columns are both inside the image
-                    if let bottom {
-                        for tx in 0..<full {
-                            let v = tile(tx)
-                            top[2 * tx] = v.0; top[2 * tx + 1] = v.1
-                            bottom[2 * tx] = v.2; bottom[2 * tx + 1] = v.3
-                        }
-                    } else {
-                        for tx in 0..<full {
-                            let v = tile(tx)
-                            top[2 * tx] = v.0; top[2 * tx + 1] = v.1
-                        }
-                    }
-                    if full < tilesW {  // odd width: the last tile's first column only
-                        let v = tile(full)
-                        top[2 * full] = v.0
-                        bottom?[2 * full] = v.2
-                    }
+                for b in 0..<alpha {
+                    applyAT(t, products + (b * outC + o) * count, stride: alpha * outC * count, rows + b * count,
+                            stride: alpha * count, count: count)
                 }
+                for r in 0..<m {
+                    applyAT(t, rows + r * alpha * count, stride: count, runs + r * m * count, stride: count, count: count)
+                }
+                grid.scatterTiles(runs, origins: origins, into: planes)
+                grid.storeImages(planes, bias: bias?[o] ?? 0, into: y + o * s.height * s.width, imageStride: outC * s.height * s.width)
             }
         }
     }
 
-    /// `v[ξ][c][t] = (Bᵀ d B)[ξ]` for the 4×4 patch `d` of every tile `t` of `n` images
-    /// `[n, I, H, W]`, zero outside the image; `v` is `[16][I][n·tiles]`.
-    ///
-    /// A row of tiles at a time: tile tx reads padded columns 2tx…2tx+3, so with the rows split
-    /// into even (e[k] = column 2k) and odd (o[k] = column 2k+1) padded columns, each of the 16
-    /// outputs is a difference or sum of two contiguous runs, which the compiler vectorises.
-    static func transformInputs(_ s: Conv2dShape, images n: Int, x: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>) {
-        let (inC, h, w) = (s.inChannels, s.height, s.width)
-        let (tilesH, tilesW) = ((h + 1) / 2, (w + 1) / 2)
-        let count = n * tilesH * tilesW
-        let run = tilesW + 1
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * run) { buffer in
-            let even = buffer.baseAddress!, odd = even + 4 * run      // 4 rows each: the patch rows
-            let rowEven = odd + 4 * run, rowOdd = rowEven + 4 * run   // Bᵀ applied down the rows
-            for image in 0..<n {
-                for c in 0..<inC {
-                    let plane = x + (image * inC + c) * h * w
-                    let row = v + c * count + image * tilesH * tilesW
-                    for ty in 0..<tilesH {
-                        for i in 0..<4 {
-                            let (e, o) = (even + i * run, odd + i * run)
-                            e.update(repeating: 0, count: run)
-                            o.update(repeating: 0, count: run)
-                            let iy = 2 * ty - 1 + i
-                            guard iy >= 0 && iy < h else { continue }
-                            let line = plane + iy * w
-                            // padded column p = ix + 1: even p ↔ odd ix.
-                            var ix = 0
-                            while ix < w {
-                                let p = ix + 1
-                                if p & 1 == 0 { e[p >> 1] = line[ix] } else { o[p >> 1] = line[ix] }
-                                ix += 1
-                            }
-                        }
-                        // Rows: r0 = d0 − d2, r1 = d1 + d2, r2 = d2 − d1, r3 = d1 − d3.
-                        rowTransform(even, into: rowEven, count: run)
-                        rowTransform(odd, into: rowOdd, count: run)
-                        // Columns: v0 = p0 − p2, v1 = p1 + p2, v2 = p2 − p1, v3 = p1 − p3 with
-                        // p0 = e[tx], p1 = o[tx], p2 = e[tx + 1], p3 = o[tx + 1].
-                        let t0 = ty * tilesW
-                        for i in 0..<4 {
-                            let (e, o) = (rowEven + i * run, rowOdd + i * run)
-                            let out0 = row + (i * 4) * inC * count + t0, out1 = row + (i * 4 + 1) * inC * count + t0
-                            let out2 = row + (i * 4 + 2) * inC * count + t0, out3 = row + (i * 4 + 3) * inC * count + t0
-                            for tx in 0..<tilesW {
-                                out0[tx] = e[tx] - e[tx + 1]
-                                out1[tx] = o[tx] + e[tx + 1]
-                                out2[tx] = e[tx + 1] - o[tx]
-                                out3[tx] = o[tx] - o[tx + 1]
-                            }
-                        }
-                    }
-                }
+    /// `v[ξ][c][q] = (Bᵀ d B)[ξ]` for the α×α patch `d` of every tile `q` of the group's images
+    /// `[n, I, H, W]`, zero outside the image; `v` is `[α²][I][n·tiles]`. `runs` and `rows` hold
+    /// α² runs of `n·tiles` each.
+    static func transformInputs(_ s: Conv2dShape, _ grid: TileGrid, x: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>,
+                                runs: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>,
+                                planes: UnsafeMutablePointer<Float>, origins: UnsafePointer<Int32>) {
+        let (inC, t, alpha, count) = (s.inChannels, grid.tile, grid.tile.alpha, grid.count)
+        grid.clear(planes)
+        for c in 0..<inC {
+            grid.loadImages(x + c * s.height * s.width, imageStride: inC * s.height * s.width, into: planes)
+            grid.gatherPatches(planes, origins: origins, into: runs)
+            // Bᵀ down the patch's columns, then along its rows, straight into v.
+            for j in 0..<alpha {
+                applyBT(t, runs + j * count, stride: alpha * count, rows + j * count, stride: alpha * count, count: count)
+            }
+            for i in 0..<alpha {
+                applyBT(t, rows + i * alpha * count, stride: count, v + (i * alpha * inC + c) * count, stride: inC * count,
+                        count: count)
             }
         }
     }
 
     /// Weight gradient: with `y = Aᵀ [U ⊙ V] A` summed over input channels, the gradient of the
-    /// transformed weights is `dU[ξ][o][i] = Σₜ (A dy Aᵀ)[ξ][o][t] · V[ξ][i][t]`: 16 matrix
+    /// transformed weights is `dU[ξ][o][i] = Σ_q (A dy Aᵀ)[ξ][o][q] · V[ξ][i][q]`: α² matrix
     /// products `[O, T] · [T, I]` whose inner dimension is the tile count, so they run near
-    /// sgemm's peak. Accumulates into `du` (`[16][O][I]`) for `n` images.
-    static func accumulateWeightGradient(_ s: Conv2dShape, images n: Int, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+    /// sgemm's peak. Accumulates into `du` (`[α²][O][I]`) for `n` images.
+    static func accumulateWeightGradient(_ s: Conv2dShape, _ t: Tile, images n: Int, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                          du: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let (inC, outC, h, w) = (s.inChannels, s.outChannels, s.height, s.width)
-        let (tilesH, tilesW) = ((h + 1) / 2, (w + 1) / 2)
-        let count = n * tilesH * tilesW
-        let v = scratch, m = scratch + 16 * inC * count
-        transformInputs(s, images: n, x: x, into: v)
-        // m[ξ][o][t] = (A g Aᵀ)[ξ] for the 2×2 gradient g of tile t (zero past the image's edge):
-        // rows (a, a + c, a − c, −c) from the tile's rows a, c, then the same along each row.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * tilesW) { buffer in
-            let (e0, o0, e1, o1) = (buffer.baseAddress!, buffer.baseAddress! + tilesW,
-                                    buffer.baseAddress! + 2 * tilesW, buffer.baseAddress! + 3 * tilesW)
-            let stride = outC * count
-            for image in 0..<n {
-                for o in 0..<outC {
-                    let plane = dy + (image * outC + o) * h * w
-                    let row = m + o * count + image * tilesH * tilesW
-                    for ty in 0..<tilesH {
-                        // Even and odd columns of the tile's two rows.
-                        for r in 0..<2 {
-                            let (e, od) = r == 0 ? (e0, o0) : (e1, o1)
-                            e.update(repeating: 0, count: tilesW)
-                            od.update(repeating: 0, count: tilesW)
-                            let iy = 2 * ty + r
-                            guard iy < h else { continue }
-                            let line = plane + iy * w
-                            for ix in 0..<w { if ix & 1 == 0 { e[ix >> 1] = line[ix] } else { od[ix >> 1] = line[ix] } }
-                        }
-                        let out = row + ty * tilesW
-                        for tx in 0..<tilesW {
-                            let (a0, a1, c0, c1) = (e0[tx], o0[tx], e1[tx], o1[tx])
-                            // Rows of A g: (a0, a1), (a0 + c0, a1 + c1), (a0 − c0, a1 − c1), (−c0, −c1).
-                            let rows = ((a0, a1), (a0 + c0, a1 + c1), (a0 - c0, a1 - c1), (-c0, -c1))
-                            func put(_ i: Int, _ p: Float, _ q: Float) {
-                                out[(4 * i) * stride + tx] = p
-                                out[(4 * i + 1) * stride + tx] = p + q
-                                out[(4 * i + 2) * stride + tx] = p - q
-                                out[(4 * i + 3) * stride + tx] = -q
-                            }
-                            put(0, rows.0.0, rows.0.1)
-                            put(1, rows.1.0, rows.1.1)
-                            put(2, rows.2.0, rows.2.1)
-                            put(3, rows.3.0, rows.3.1)
-                        }
-                    }
+        let grid = TileGrid(s, t, images: n)
+        let (inC, outC, m, alpha, count) = (s.inChannels, s.outChannels, t.m, t.alpha, grid.count)
+        let v = scratch, grads = v + alpha * alpha * inC * count
+        let runs = grads + alpha * alpha * outC * count, rows = runs + alpha * alpha * count
+        let planes = rows + alpha * alpha * count
+        grid.withOrigins { origins in
+            transformInputs(s, grid, x: x, into: v, runs: runs, rows: rows, planes: planes, origins: origins)
+            grid.clear(planes)
+            for o in 0..<outC {
+                // runs[(r, c)][q] = dy at row m·ty + r, column m·tx + c of tile q, zero past the edge.
+                grid.loadImages(dy + o * s.height * s.width, imageStride: outC * s.height * s.width, into: planes)
+                grid.gatherTiles(planes, origins: origins, into: runs)
+                // A down the columns (m → α rows), then along the rows, into grads[ξ][o].
+                for col in 0..<m {
+                    applyA(t, runs + col * count, stride: m * count, rows + col * count, stride: m * count, count: count)
+                }
+                for a in 0..<alpha {
+                    applyA(t, rows + a * m * count, stride: count, grads + (a * alpha * outC + o) * count, stride: outC * count,
+                           count: count)
                 }
             }
         }
-        // du[ξ] += m[ξ] · v[ξ]ᵀ: [O, T] · [T, I].
-        for xi in 0..<16 {
-            BLAS.sgemm(transB: true, m: outC, n: inC, k: count, a: m + xi * outC * count, lda: count,
+        // du[ξ] += grads[ξ] · v[ξ]ᵀ: [O, T] · [T, I].
+        for xi in 0..<alpha * alpha {
+            BLAS.sgemm(transB: true, m: outC, n: inC, k: count, a: grads + xi * outC * count, lda: count,
                        b: v + xi * inC * count, ldb: count, beta: 1, c: du + xi * outC * inC, ldc: inC)
         }
     }
 
-    /// `dw[o][i] += (Gᵀ du[o][i] G)`: the 3×3 weight gradient from the transformed one
-    /// (`du` is `[16][O][I]`, `dw` is `[O, I, 3, 3]`).
-    static func accumulateWeightGradient(fromTransformed du: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
-                                         into dw: UnsafeMutablePointer<Float>) {
-        let pairs = outChannels * inChannels
-        Parallel.forRanges(pairs, grain: 512) { range in
-            for oi in range {
-                // Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1] down the columns, then along the rows.
-                var t = SIMD16<Float>()  // 3×4, rows of 4
-                for col in 0..<4 {
-                    let (a, b, c, d) = (du[col * pairs + oi], du[(4 + col) * pairs + oi],
-                                        du[(8 + col) * pairs + oi], du[(12 + col) * pairs + oi])
-                    t[col] = a + 0.5 * (b + c)
-                    t[4 + col] = 0.5 * (b - c)
-                    t[8 + col] = 0.5 * (b + c) + d
+    // MARK: - Transforms over runs
+    //
+    // Each applies a small constant matrix to runs `x + k·xs` (k over its columns), writing runs
+    // `y + k·ys` (k over its rows), `count` entries each.
+
+    /// `Bᵀ`: α runs → α runs.
+    static func applyBT(_ t: Tile, _ x: UnsafePointer<Float>, stride xs: Int, _ y: UnsafeMutablePointer<Float>, stride ys: Int,
+                        count: Int) {
+        let runs = Runs(x: x, xs: xs, y: y, ys: ys)
+        switch t {
+        case .two: forLanes(InputTransform2(r: runs), count: count)
+        case .four: forLanes(InputTransform4(r: runs), count: count)
+        }
+    }
+
+    /// `Aᵀ`: α runs → m runs.
+    static func applyAT(_ t: Tile, _ x: UnsafePointer<Float>, stride xs: Int, _ y: UnsafeMutablePointer<Float>, stride ys: Int,
+                        count: Int) {
+        let runs = Runs(x: x, xs: xs, y: y, ys: ys)
+        switch t {
+        case .two: forLanes(OutputTransform2(r: runs), count: count)
+        case .four: forLanes(OutputTransform4(r: runs), count: count)
+        }
+    }
+
+    /// `A`: m runs → α runs (the transpose of `Aᵀ`, for gradients of the output).
+    static func applyA(_ t: Tile, _ x: UnsafePointer<Float>, stride xs: Int, _ y: UnsafeMutablePointer<Float>, stride ys: Int,
+                       count: Int) {
+        let runs = Runs(x: x, xs: xs, y: y, ys: ys)
+        switch t {
+        case .two: forLanes(OutputGradientTransform2(r: runs), count: count)
+        case .four: forLanes(OutputGradientTransform4(r: runs), count: count)
+        }
+    }
+}
+
+/// Eight lanes at a time (`SIMD8<Float>`), then one at a time (`Float`): each transform's
+/// arithmetic is written once for both.
+protocol WinogradLanes {
+    static func + (a: Self, b: Self) -> Self
+    static func - (a: Self, b: Self) -> Self
+    static func * (a: Float, b: Self) -> Self
+}
+
+extension Float: WinogradLanes {}
+extension SIMD8: WinogradLanes where Scalar == Float {}
+
+/// Input runs `x + k·xs` and output runs `y + k·ys`.
+struct Runs {
+    let x: UnsafePointer<Float>, xs: Int, y: UnsafeMutablePointer<Float>, ys: Int
+
+    @inline(__always) func load<L: WinogradLanes>(_ run: Int, _ k: Int) -> L {
+        UnsafeRawPointer(x + run * xs + k).loadUnaligned(as: L.self)
+    }
+    @inline(__always) func store<L: WinogradLanes>(_ run: Int, _ k: Int, _ value: L) {
+        UnsafeMutableRawPointer(y + run * ys + k).storeBytes(of: value, as: L.self)
+    }
+}
+
+/// One transform: entry `k` of every output run from entry `k` of the input runs.
+protocol RunTransform {
+    func step<L: WinogradLanes>(_ k: Int, _ lanes: L.Type)
+}
+
+@inline(__always) func forLanes<T: RunTransform>(_ transform: T, count: Int) {
+    var k = 0
+    while k + 8 <= count { transform.step(k, SIMD8<Float>.self); k += 8 }
+    while k < count { transform.step(k, Float.self); k += 1 }
+}
+
+/// F(2, 3)'s `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]`.
+struct InputTransform2: RunTransform {
+    let r: Runs
+    @inline(__always) func step<L: WinogradLanes>(_ k: Int, _ lanes: L.Type) {
+        let (d0, d1, d2, d3): (L, L, L, L) = (r.load(0, k), r.load(1, k), r.load(2, k), r.load(3, k))
+        r.store(0, k, d0 - d2); r.store(1, k, d1 + d2); r.store(2, k, d2 - d1); r.store(3, k, d1 - d3)
+    }
+}
+
+/// F(4, 3)'s `Bᵀ` (interpolation points 0, ±1, ±2, ∞):
+/// `[4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1]`.
+struct InputTransform4: RunTransform {
+    let r: Runs
+    @inline(__always) func step<L: WinogradLanes>(_ k: Int, _ lanes: L.Type) {
+        let (d0, d1, d2): (L, L, L) = (r.load(0, k), r.load(1, k), r.load(2, k))
+        let (d3, d4, d5): (L, L, L) = (r.load(3, k), r.load(4, k), r.load(5, k))
+        let (a, b) = (d4 - 4 * d2, d3 - 4 * d1)     // rows 1 and 2: a ± b
+        let (c, d) = (d4 - d2, 2 * (d3 - d1))       // rows 3 and 4: c ± d
+        r.store(0, k, 4 * d0 - 5 * d2 + d4)
+        r.store(1, k, a + b); r.store(2, k, a - b)
+        r.store(3, k, c + d); r.store(4, k, c - d)
+        r.store(5, k, 4 * d1 - 5 * d3 + d5)
+    }
+}
+
+/// F(2, 3)'s `Aᵀ = [1 1 1 0; 0 1 −1 −1]`.
+struct OutputTransform2: RunTransform {
+    let r: Runs
+    @inline(__always) func step<L: WinogradLanes>(_ k: Int, _ lanes: L.Type) {
+        let (p0, p1, p2, p3): (L, L, L, L) = (r.load(0, k), r.load(1, k), r.load(2, k), r.load(3, k))
+        r.store(0, k, p0 + p1 + p2); r.store(1, k, p1 - p2 - p3)
+    }
+}
+
+/// F(4, 3)'s `Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]`.
+struct OutputTransform4: RunTransform {
+    let r: Runs
+    @inline(__always) func step<L: WinogradLanes>(_ k: Int, _ lanes: L.Type) {
+        let (p0, p1, p2): (L, L, L) = (r.load(0, k), r.load(1, k), r.load(2, k))
+        let (p3, p4, p5): (L, L, L) = (r.load(3, k), r.load(4, k), r.load(5, k))
+        let (sum12, diff12, sum34, diff34) = (p1 + p2, p1 - p2, p3 + p4, p3 - p4)
+        r.store(0, k, p0 + sum12 + sum34)
+        r.store(1, k, diff12 + 2 * diff34)
+        r.store(2, k, sum12 + 4 * sum34)
+        r.store(3, k, diff12 + 8 * diff34 + p5)
+    }
+}
+
+/// F(2, 3)'s `A`, the transpose of `Aᵀ`.
+struct OutputGradientTransform2: RunTransform {
+    let r: Runs
+    @inline(__always) func step<L: WinogradLanes>(_ k: Int, _ lanes: L.Type) {
+        let (g0, g1): (L, L) = (r.load(0, k), r.load(1, k))
+        r.store(0, k, g0); r.store(1, k, g0 + g1); r.store(2, k, g0 - g1); r.store(3, k, -1 * g1)
+    }
+}
+
+/// F(4, 3)'s `A`, the transpose of `Aᵀ`.
+struct OutputGradientTransform4: RunTransform {
+    let r: Runs
+    @inline(__always) func step<L: WinogradLanes>(_ k: Int, _ lanes: L.Type) {
+        let (g0, g1, g2, g3): (L, L, L, L) = (r.load(0, k), r.load(1, k), r.load(2, k), r.load(3, k))
+        let (even1, odd1) = (g0 + g2, g1 + g3)
+        let (even2, odd2) = (g0 + 4 * g2, 2 * g1 + 8 * g3)
+        r.store(0, k, g0)
+        r.store(1, k, even1 + odd1); r.store(2, k, even1 - odd1)
+        r.store(3, k, even2 + odd2); r.store(4, k, even2 - odd2)
+        r.store(5, k, g3)
+    }
+}
+
+/// The tiles of a group of `n` images: tile `q = (image, ty, tx)` covers output rows
+/// `m·ty ..< m·ty + m` and columns likewise, and reads the α×α input patch one row and column
+/// earlier. Each image is copied into a zero-bordered plane (`paddedH × paddedW`, the image at
+/// row and column 1) so that every patch and tile lies inside it, and `origins[q]` is the offset
+/// of tile q's patch there: gathering and scattering then run over all tiles of the group in one
+/// loop, whatever the image size.
+struct TileGrid {
+    let tile: Winograd.Tile
+    let images, height, width, tilesH, tilesW, paddedH, paddedW: Int
+    var count: Int { images * tilesH * tilesW }
+    var planeFloats: Int { images * paddedH * paddedW }
+
+    init(_ s: Conv2dShape, _ t: Winograd.Tile, images: Int) {
+        tile = t
+        self.images = images
+        height = s.height; width = s.width
+        tilesH = (s.height + t.m - 1) / t.m; tilesW = (s.width + t.m - 1) / t.m
+        paddedH = t.m * tilesH + 2; paddedW = t.m * tilesW + 2
+    }
+
+    func withOrigins(_ body: (UnsafePointer<Int32>) -> Void) {
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: count) { buffer in
+            let origins = buffer.baseAddress!
+            var q = 0
+            for image in 0..<images {
+                for ty in 0..<tilesH {
+                    for tx in 0..<tilesW {
+                        origins[q] = Int32(image * paddedH * paddedW + tile.m * (ty * paddedW + tx))
+                        q += 1
+                    }
                 }
-                let g = dw + oi * 9
-                for row in 0..<3 {
-                    let (a, b, c, d) = (t[row * 4], t[row * 4 + 1], t[row * 4 + 2], t[row * 4 + 3])
-                    g[row * 3] += a + 0.5 * (b + c)
-                    g[row * 3 + 1] += 0.5 * (b - c)
-                    g[row * 3 + 2] += 0.5 * (b + c) + d
-                }
+            }
+            body(origins)
+        }
+    }
+
+    func clear(_ planes: UnsafeMutablePointer<Float>) { planes.update(repeating: 0, count: planeFloats) }
+
+    /// Copies one channel of each image (`source + image·imageStride`, `H × W`) inside its plane.
+    func loadImages(_ source: UnsafePointer<Float>, imageStride: Int, into planes: UnsafeMutablePointer<Float>) {
+        for image in 0..<images {
+            let plane = planes + image * paddedH * paddedW + paddedW + 1
+            let src = source + image * imageStride
+            for row in 0..<height { (plane + row * paddedW).update(from: src + row * width, count: width) }
+        }
+    }
+
+    /// The reverse, plus `bias`: the planes' image parts out to `target + image·imageStride`.
+    func storeImages(_ planes: UnsafePointer<Float>, bias: Float, into target: UnsafeMutablePointer<Float>, imageStride: Int) {
+        for image in 0..<images {
+            let plane = planes + image * paddedH * paddedW + paddedW + 1
+            let dst = target + image * imageStride
+            for row in 0..<height {
+                let from = plane + row * paddedW, to = dst + row * width
+                for col in 0..<width { to[col] = from[col] + bias }
             }
         }
     }
 
-    /// `Bᵀ` down four rows of `count` values each (`rows` and `out` hold them one after another).
-    @inline(__always)
-    static func rowTransform(_ rows: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-        let (d0, d1, d2, d3) = (rows, rows + count, rows + 2 * count, rows + 3 * count)
-        let (r0, r1, r2, r3) = (out, out + count, out + 2 * count, out + 3 * count)
-        for k in 0..<count {
-            r0[k] = d0[k] - d2[k]; r1[k] = d1[k] + d2[k]
-            r2[k] = d2[k] - d1[k]; r3[k] = d1[k] - d3[k]
+    /// `runs[(i, j)][q]` = element (i, j) of tile q's α×α patch.
+    func gatherPatches(_ planes: UnsafePointer<Float>, origins: UnsafePointer<Int32>, into runs: UnsafeMutablePointer<Float>) {
+        let alpha = tile.alpha
+        for i in 0..<alpha {
+            for j in 0..<alpha {
+                let run = runs + (i * alpha + j) * count, from = planes + i * paddedW + j
+                for q in 0..<count { run[q] = from[Int(origins[q])] }
+            }
+        }
+    }
+
+    /// `runs[(r, c)][q]` = element (r, c) of tile q's m×m outputs.
+    func gatherTiles(_ planes: UnsafePointer<Float>, origins: UnsafePointer<Int32>, into runs: UnsafeMutablePointer<Float>) {
+        let m = tile.m
+        for r in 0..<m {
+            for c in 0..<m {
+                let run = runs + (r * m + c) * count, from = planes + (r + 1) * paddedW + c + 1
+                for q in 0..<count { run[q] = from[Int(origins[q])] }
+            }
+        }
+    }
+
+    /// The reverse of `gatherTiles`: tiles past the image's edge write into the border.
+    func scatterTiles(_ runs: UnsafePointer<Float>, origins: UnsafePointer<Int32>, into planes: UnsafeMutablePointer<Float>) {
+        let m = tile.m
+        for r in 0..<m {
+            for c in 0..<m {
+                let run = runs + (r * m + c) * count, to = planes + (r + 1) * paddedW + c + 1
+                for q in 0..<count { to[Int(origins[q])] = run[q] }
+            }
         }
     }
 }

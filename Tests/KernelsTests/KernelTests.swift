@@ -58,16 +58,18 @@ final class KernelTests: XCTestCase {
         } } } }
     }
 
-    /// 3x3 stride-1 convolutions with enough channels go through Winograd F(2x2, 3x3), forward,
-    /// input and weight gradient; odd sizes give tiles cut at the edges.
+    /// 3x3 stride-1 convolutions with enough channels go through Winograd F(2x2, 3x3) or
+    /// F(4x4, 3x3), forward, input and weight gradient; odd sizes give tiles cut at the edges.
     func testWinogradConvolutionAgainstDirectLoops() {
         let savedThreads = Parallel.threadCount
         defer { Parallel.threadCount = savedThreads }
-        for (threads, height, width) in [(1, 7, 9), (2, 8, 6), (2, 3, 3), (1, 28, 28)] {
+        var tilesSeen: Set<Int> = []
+        for (threads, height, width) in [(1, 7, 9), (2, 8, 6), (2, 3, 3), (1, 28, 28), (2, 2, 10), (1, 5, 5), (2, 14, 13)] {
             Parallel.threadCount = threads
             let s = Conv2dShape(batch: 3, inChannels: 16, height: height, width: width, outChannels: 20, kernelH: 3, kernelW: 3,
                                 padH: 1, padW: 1)
             XCTAssertTrue(Winograd.applies(s))
+            tilesSeen.insert(Winograd.tile(for: s).m)
             let x = random(s.inputCount, seed: 21), w = random(s.weightCount, seed: 22), dy = random(s.outputCount, seed: 23)
             let bias = random(20, seed: 24)
             var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
@@ -118,6 +120,7 @@ final class KernelTests: XCTestCase {
             } } } }
             XCTAssertLessThan(worst, 2e-4 * Float(height * width).squareRoot(), "weight gradient \(height)x\(width), \(threads) threads")
         }
+        XCTAssertEqual(tilesSeen, [2, 4], "both F(2x2, 3x3) and F(4x4, 3x3) are exercised")
     }
 
     /// Several images in one sgemm, and groups spread over worker threads (each with its own
