@@ -79,8 +79,8 @@ public enum Conv2dKernel {
     /// partial sum for every worker but the first (with Winograd, a transformed one for every
     /// worker).
     public static func backwardWorkspaceCount(_ s: Conv2dShape) -> Int {
-        workspaceCount(s) + (Winograd.applies(s) ? workers(s) * Winograd.weightCount(s, WinogradPass.weightGradient.tile(s))
-                                                 : (workers(s) - 1) * s.weightCount)
+        workspaceCount(s) + (winogradWeightGradient(s) ? workers(s) * Winograd.weightCount(s, WinogradPass.weightGradient.tile(s))
+                                                       : (workers(s) - 1) * s.weightCount)
     }
 
     /// Which Winograd tile each pass uses. The forward pass keeps F(2×2, 3×3): its values feed
@@ -152,15 +152,37 @@ public enum Conv2dKernel {
                                 dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                                 dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
                                 workspace: UnsafeMutablePointer<Float>?) {
+        if let dBias { sumChannels(dy, into: dBias, batch: s.batch, channels: s.outChannels, plane: s.outH * s.outW) }
+        if Winograd.applies(s) {
+            let winogradWeights = winogradWeightGradient(s)
+            winogradBackward(s, x: x, weight: weight, dy: dy, dx: dx, dWeight: winogradWeights ? dWeight : nil,
+                             workspace: workspace!)
+            guard !winogradWeights, let dWeight else { return }
+            im2colBackward(s, x: x, weight: weight, dy: dy, dx: nil, dWeight: dWeight, workspace: workspace)
+            return
+        }
+        im2colBackward(s, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight, workspace: workspace)
+    }
+
+    /// Floats the Winograd weight gradient's partial sums (one per worker) may take: above it
+    /// (ResNet's 512-channel 3x3 convs, 38 MiB per worker), the weight gradient goes through
+    /// im2col, whose partial sums are 4 times smaller and whose products are as fast on images
+    /// of that stage's size (4x4 to 7x7).
+    static let winogradPartialsBudget = 8 << 20
+
+    /// True when the weight gradient of a Winograd convolution is computed in the transformed domain.
+    static func winogradWeightGradient(_ s: Conv2dShape) -> Bool {
+        Winograd.applies(s) && workers(s) * Winograd.weightCount(s, WinogradPass.weightGradient.tile(s)) <= winogradPartialsBudget
+    }
+
+    /// The backward pass through im2col and sgemm.
+    private static func im2colBackward(_ s: Conv2dShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                       dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                                       dWeight: UnsafeMutablePointer<Float>?, workspace: UnsafeMutablePointer<Float>?) {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
         let perWorker = workerWorkspaceCount(s), group = groupSize(s), shared = sharedWorkspaceCount(s)
-        if let dBias { sumChannels(dy, into: dBias, batch: s.batch, channels: s.outChannels, plane: p) }
-        if Winograd.applies(s) {
-            winogradBackward(s, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight, workspace: workspace!)
-            return
-        }
         // Worker 0 accumulates into dWeight; the others into zeroed partial sums added at the end.
         let extraWorkers = dWeight == nil ? 0 : workers(s) - 1
         let partials = workspace.map { $0 + workspaceCount(s) }

@@ -18,15 +18,6 @@ enum Winograd {
         var m: Int { rawValue }
         /// Patch side: the tile and the 3x3 kernel's halo.
         var alpha: Int { rawValue + 2 }
-        /// `G`, `α×3`, row-major: the weight transform.
-        var g: [Float] {
-            switch self {
-            case .two: return [1, 0, 0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0, 0, 1]
-            case .four:
-                return [0.25, 0, 0, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6,
-                        1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 24, -1.0 / 12, 1.0 / 6, 0, 0, 1]
-            }
-        }
     }
 
     /// True for the convolutions this handles, when the channel counts make the products
@@ -56,33 +47,38 @@ enum Winograd {
         return t.alpha * t.alpha * (s.inChannels + s.outChannels + 2) * grid.count + grid.planeFloats
     }
 
+    /// Pairs of channels the weight transforms take at a time.
+    private static let pairChunk = 256
+
     /// `u[ξ][o][i] = (G w[o][i] Gᵀ)[ξ]` for weights `[O, I, 3, 3]`. With `flipped`, the
     /// weights whose convolution of `dy` is `dx` instead: `w[i][o]` turned by 180°, so `u` is
     /// `[α²][I][O]`.
     static func transformWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int, flipped: Bool = false,
                                  tile t: Tile, into u: UnsafeMutablePointer<Float>) {
-        let pairs = outChannels * inChannels
-        let alpha = t.alpha, g = t.g
-        Parallel.forRanges(pairs, grain: 256) { range in
-            g.withUnsafeBufferPointer { gm in
-                var k = [Float](repeating: 0, count: 9), rows = [Float](repeating: 0, count: 3 * alpha)
-                for oi in range {
-                    // Entry oi = (a, b) of u's [outChannels][inChannels]; flipped, it comes from the
-                    // stored weights' (b, a), which are [inChannels][outChannels], back to front.
-                    let source = w + (flipped ? (oi % inChannels) * outChannels + oi / inChannels : oi) * 9
-                    for tap in 0..<9 { k[tap] = flipped ? source[8 - tap] : source[tap] }
-                    // rows = G k (α×3), then u = rows Gᵀ (α×α).
-                    for a in 0..<alpha {
-                        for col in 0..<3 {
-                            rows[a * 3 + col] = gm[a * 3] * k[col] + gm[a * 3 + 1] * k[3 + col] + gm[a * 3 + 2] * k[6 + col]
-                        }
+        let pairs = outChannels * inChannels, alpha = t.alpha
+        Parallel.forRanges(pairs, grain: pairChunk) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: (9 + 3 * alpha) * pairChunk) { buffer in
+                let taps = buffer.baseAddress!, rows = taps + 9 * pairChunk
+                var first = range.lowerBound
+                while first < range.upperBound {
+                    let n = min(pairChunk, range.upperBound - first)
+                    // taps[k][p] = tap k of pair first + p. Pair oi = (a, b) of u's
+                    // [outChannels][inChannels]; flipped, it comes from the stored weights'
+                    // (b, a), which are [inChannels][outChannels], back to front.
+                    for p in 0..<n {
+                        let oi = first + p
+                        let source = w + (flipped ? (oi % inChannels) * outChannels + oi / inChannels : oi) * 9
+                        for k in 0..<9 { taps[k * pairChunk + p] = flipped ? source[8 - k] : source[k] }
+                    }
+                    // G down the kernel's columns into rows[a][col], then along its rows into u.
+                    for col in 0..<3 {
+                        applyG(t, taps + col * pairChunk, stride: 3 * pairChunk, rows + col * pairChunk, stride: 3 * pairChunk,
+                               count: n)
                     }
                     for a in 0..<alpha {
-                        for b in 0..<alpha {
-                            u[(a * alpha + b) * pairs + oi] =
-                                rows[a * 3] * gm[b * 3] + rows[a * 3 + 1] * gm[b * 3 + 1] + rows[a * 3 + 2] * gm[b * 3 + 2]
-                        }
+                        applyG(t, rows + a * 3 * pairChunk, stride: pairChunk, u + a * alpha * pairs + first, stride: pairs, count: n)
                     }
+                    first += n
                 }
             }
         }
@@ -92,28 +88,27 @@ enum Winograd {
     /// (`du` is `[α²][O][I]`, `dw` is `[O, I, 3, 3]`).
     static func accumulateWeightGradient(fromTransformed du: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
                                          tile t: Tile, into dw: UnsafeMutablePointer<Float>) {
-        let pairs = outChannels * inChannels
-        let alpha = t.alpha, g = t.g
-        Parallel.forRanges(pairs, grain: 256) { range in
-            g.withUnsafeBufferPointer { gm in
-                var rows = [Float](repeating: 0, count: 3 * alpha)
-                for oi in range {
-                    // rows = Gᵀ du (3×α), then dw += rows G (3×3).
-                    for r in 0..<3 {
-                        for b in 0..<alpha {
-                            var sum: Float = 0
-                            for a in 0..<alpha { sum += gm[a * 3 + r] * du[(a * alpha + b) * pairs + oi] }
-                            rows[r * alpha + b] = sum
-                        }
+        let pairs = outChannels * inChannels, alpha = t.alpha
+        Parallel.forRanges(pairs, grain: pairChunk) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: (9 + 3 * alpha) * pairChunk) { buffer in
+                let taps = buffer.baseAddress!, rows = taps + 9 * pairChunk
+                var first = range.lowerBound
+                while first < range.upperBound {
+                    let n = min(pairChunk, range.upperBound - first)
+                    // Gᵀ along the rows of du into rows[a][col], then down the columns into taps.
+                    for a in 0..<alpha {
+                        applyGT(t, du + a * alpha * pairs + first, stride: pairs, rows + a * 3 * pairChunk, stride: pairChunk,
+                                count: n)
                     }
-                    let out = dw + oi * 9
-                    for r in 0..<3 {
-                        for col in 0..<3 {
-                            var sum: Float = 0
-                            for b in 0..<alpha { sum += rows[r * alpha + b] * gm[b * 3 + col] }
-                            out[r * 3 + col] += sum
-                        }
+                    for col in 0..<3 {
+                        applyGT(t, rows + col * pairChunk, stride: 3 * pairChunk, taps + col * pairChunk, stride: 3 * pairChunk,
+                                count: n)
                     }
+                    for p in 0..<n {
+                        let target = dw + (first + p) * 9
+                        for k in 0..<9 { target[k] += taps[k * pairChunk + p] }
+                    }
+                    first += n
                 }
             }
         }
@@ -239,6 +234,26 @@ enum Winograd {
         switch t {
         case .two: forLanes(OutputGradientTransform2(r: runs), count: count)
         case .four: forLanes(OutputGradientTransform4(r: runs), count: count)
+        }
+    }
+
+    /// `G`: 3 runs → α runs (the weight transform).
+    static func applyG(_ t: Tile, _ x: UnsafePointer<Float>, stride xs: Int, _ y: UnsafeMutablePointer<Float>, stride ys: Int,
+                       count: Int) {
+        let runs = Runs(x: x, xs: xs, y: y, ys: ys)
+        switch t {
+        case .two: forLanes(WeightTransform2(r: runs), count: count)
+        case .four: forLanes(WeightTransform4(r: runs), count: count)
+        }
+    }
+
+    /// `Gᵀ`: α runs → 3 runs (for the weight gradient).
+    static func applyGT(_ t: Tile, _ x: UnsafePointer<Float>, stride xs: Int, _ y: UnsafeMutablePointer<Float>, stride ys: Int,
+                        count: Int) {
+        let runs = Runs(x: x, xs: xs, y: y, ys: ys)
+        switch t {
+        case .two: forLanes(WeightGradientTransform2(r: runs), count: count)
+        case .four: forLanes(WeightGradientTransform4(r: runs), count: count)
         }
     }
 }
@@ -438,5 +453,52 @@ struct TileGrid {
                 for q in 0..<count { to[Int(origins[q])] = run[q] }
             }
         }
+    }
+}
+
+/// F(2, 3)'s `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`.
+struct WeightTransform2: RunTransform {
+    let r: Runs
+    @inline(__always) func step<L: WinogradLanes>(_ k: Int, _ lanes: L.Type) {
+        let (g0, g1, g2): (L, L, L) = (r.load(0, k), r.load(1, k), r.load(2, k))
+        let half = 0.5 * (g0 + g2), halfMiddle = 0.5 * g1
+        r.store(0, k, g0); r.store(1, k, half + halfMiddle); r.store(2, k, half - halfMiddle); r.store(3, k, g2)
+    }
+}
+
+/// F(4, 3)'s `G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1]`.
+struct WeightTransform4: RunTransform {
+    let r: Runs
+    @inline(__always) func step<L: WinogradLanes>(_ k: Int, _ lanes: L.Type) {
+        let (g0, g1, g2): (L, L, L) = (r.load(0, k), r.load(1, k), r.load(2, k))
+        let (outer, middle) = (-1.0 / 6 * (g0 + g2), -1.0 / 6 * g1)
+        let (outer2, middle2) = (1.0 / 24 * g0 + 1.0 / 6 * g2, 1.0 / 12 * g1)
+        r.store(0, k, 0.25 * g0)
+        r.store(1, k, outer + middle); r.store(2, k, outer - middle)
+        r.store(3, k, outer2 + middle2); r.store(4, k, outer2 - middle2)
+        r.store(5, k, g2)
+    }
+}
+
+/// F(2, 3)'s `Gᵀ`.
+struct WeightGradientTransform2: RunTransform {
+    let r: Runs
+    @inline(__always) func step<L: WinogradLanes>(_ k: Int, _ lanes: L.Type) {
+        let (d0, d1, d2, d3): (L, L, L, L) = (r.load(0, k), r.load(1, k), r.load(2, k), r.load(3, k))
+        let (sum, diff) = (0.5 * (d1 + d2), 0.5 * (d1 - d2))
+        r.store(0, k, d0 + sum); r.store(1, k, diff); r.store(2, k, sum + d3)
+    }
+}
+
+/// F(4, 3)'s `Gᵀ`.
+struct WeightGradientTransform4: RunTransform {
+    let r: Runs
+    @inline(__always) func step<L: WinogradLanes>(_ k: Int, _ lanes: L.Type) {
+        let (d0, d1, d2): (L, L, L) = (r.load(0, k), r.load(1, k), r.load(2, k))
+        let (d3, d4, d5): (L, L, L) = (r.load(3, k), r.load(4, k), r.load(5, k))
+        let (sum12, sum34) = (d1 + d2, d3 + d4)
+        r.store(0, k, 0.25 * d0 - 1.0 / 6 * sum12 + 1.0 / 24 * sum34)
+        r.store(1, k, 1.0 / 6 * (d2 - d1) + 1.0 / 12 * (d3 - d4))
+        r.store(2, k, 1.0 / 6 * (sum34 - sum12) + d5)
     }
 }
