@@ -12,13 +12,12 @@ public enum BatchNormKernel {
             var s: Double = 0, q: Double = 0
             for n in 0..<batch {
                 let row = x + (n * channels + c) * plane
-                var ps: Float = 0, pq: Float = 0
-                var i = 0
-                // Short Float partial sums, folded into Double every 256 elements.
-                while i < plane {
-                    let end = min(plane, i + 256)
-                    while i < end { let v = row[i]; ps += v; pq += v * v; i += 1 }
-                    s += Double(ps); q += Double(pq); ps = 0; pq = 0
+                pairedSums(plane, into: &s, &q) { i in
+                    let v = load(row, i) as SIMD8<Float>
+                    return (v, v * v)
+                } scalar: { i in
+                    let v = row[i]
+                    return (v, v * v)
                 }
             }
             sum[c] = s; sumSquares[c] = q
@@ -49,9 +48,12 @@ public enum BatchNormKernel {
             for n in 0..<batch {
                 let offset = (n * channels + c) * plane
                 let g = dy + offset, v = x + offset
-                var ps: Float = 0, pq: Float = 0
-                for i in 0..<plane { ps += g[i]; pq += g[i] * (v[i] - m) }
-                s += Double(ps); q += Double(pq)
+                pairedSums(plane, into: &s, &q) { i in
+                    let d = load(g, i) as SIMD8<Float>
+                    return (d, d * (load(v, i) - SIMD8(repeating: m)))
+                } scalar: { i in
+                    (g[i], g[i] * (v[i] - m))
+                }
             }
             sumDy[c] = s; sumDyXmu[c] = q
         }
@@ -108,5 +110,32 @@ public enum BatchNormKernel {
             runningMean[c] = Float((1 - momentum) * Double(runningMean[c]) + momentum * mean[c])
             runningVar[c] = Float((1 - momentum) * Double(runningVar[c]) + momentum * biasedVariance[c] * correction)
         }
+    }
+}
+
+@inline(__always) private func load(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
+    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+/// Adds `Σ first` and `Σ second` over `0..<count` to `s` and `q`: eight lanes of Float partial
+/// sums at a time (the compiler does not reorder a scalar Float sum into vectors), folded into
+/// Double every 256 values so long planes keep their precision.
+@inline(__always) private func pairedSums(_ count: Int, into s: inout Double, _ q: inout Double,
+                                          vector: (Int) -> (SIMD8<Float>, SIMD8<Float>),
+                                          scalar: (Int) -> (Float, Float)) {
+    var i = 0
+    while i < count {
+        let end = min(count, i + 256)
+        var vs = SIMD8<Float>(), vq = SIMD8<Float>()
+        while i + 8 <= end {
+            let (a, b) = vector(i)
+            vs += a; vq += b; i += 8
+        }
+        var ps = vs.sum(), pq = vq.sum()
+        while i < end {
+            let (a, b) = scalar(i)
+            ps += a; pq += b; i += 1
+        }
+        s += Double(ps); q += Double(pq)
     }
 }
