@@ -24,6 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed steps (after 2 warm-up steps).") var steps = 10
     @Option(help: "Threads per rank.") var threads: Int?
     @Flag(help: "Synchronise BatchNorm across ranks.") var syncBn = false
+    @Option(help: "Gradient bucket size in MiB, as PyTorch's bucket_cap_mb.") var bucketCapMb = 25.0
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Also print the time of every operation, forward and backward (rank 0).") var profile = false
 
@@ -32,6 +33,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--batch-size, --image-size, --in-channels, --num-classes and --steps must be positive")
         }
         guard ResNet.Stem(rawValue: stem) != nil else { throw ValidationError("--stem must be imagenet or cifar, got \(stem)") }
+        guard bucketCapMb > 0 else { throw ValidationError("--bucket-cap-mb must be positive, got \(bucketCapMb)") }
     }
 
     func run() throws {
@@ -42,7 +44,7 @@ struct BenchCommand: ParsableCommand {
             Initializers.manualSeed(0)
             let network = entry.build(options)
             let flopsPerImage = 3 * entry.forwardFLOPs(options, model: network)
-            let ddp = try DataParallel(model: network, communicator: communicator, settings: ["bench"], options: .init(syncBatchNorm: syncBn))
+            let ddp = try DataParallel(model: network, communicator: communicator, settings: ["bench"], options: .init(bucketCapMiB: bucketCapMb, syncBatchNorm: syncBn))
             let optimizer = SGD(ParamGroup.decayingWeightsOnly(network.namedParameters(), lr: 0.01, weightDecay: 1e-4), momentum: 0.9)
             let data: Dataset = entry.isSegmentation
                 ? Shapes(count: 1_000_000, channels: inChannels, size: imageSize, seed: 1)
