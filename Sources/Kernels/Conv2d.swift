@@ -101,7 +101,9 @@ public enum Conv2dKernel {
 
     /// Runs `body(worker, firstImage, imageCount)` for every group of images, spread over the
     /// workers, with single-threaded BLAS when there is more than one worker.
-    private static func forEachGroup(_ s: Conv2dShape, _ body: (_ worker: Int, _ start: Int, _ count: Int) -> Void) {
+    /// Every worker gets at least one group; `first` is true for a worker's first.
+    private static func forEachGroup(_ s: Conv2dShape,
+                                     _ body: (_ worker: Int, _ start: Int, _ count: Int, _ first: Bool) -> Void) {
         let group = groupSize(s)
         let groups = (s.batch + group - 1) / group
         let workers = workers(s)
@@ -109,7 +111,7 @@ public enum Conv2dKernel {
             Parallel.forWorkers(groups, maxWorkers: workers) { worker, range in
                 for index in range {
                     let start = index * group
-                    body(worker, start, min(group, s.batch - start))
+                    body(worker, start, min(group, s.batch - start), index == range.lowerBound)
                 }
             }
         }
@@ -127,13 +129,13 @@ public enum Conv2dKernel {
             let u = workspace!
             let tile = WinogradPass.forward.tile(s)
             Winograd.transformWeights(weight, outChannels: s.outChannels, inChannels: s.inChannels, tile: tile, into: u)
-            forEachGroup(s) { worker, start, n in
+            forEachGroup(s) { worker, start, n, _ in
                 Winograd.convolve(s, tile, images: n, x: x + start * inPlane, u: u, bias: bias, y: y + start * s.outChannels * p,
                                   scratch: u + shared + worker * perWorker)
             }
             return
         }
-        forEachGroup(s) { worker, start, n in
+        forEachGroup(s) { worker, start, n, _ in
             let images = x + start * inPlane
             let out = y + start * s.outChannels * p
             let scratch = workspace.map { $0 + shared + worker * perWorker }
@@ -189,15 +191,16 @@ public enum Conv2dKernel {
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
         let perWorker = workerWorkspaceCount(s), group = groupSize(s), shared = sharedWorkspaceCount(s)
-        // Worker 0 accumulates into dWeight; the others into zeroed partial sums added at the end.
+        // Worker 0 accumulates into dWeight; the others into partial sums (overwritten by their
+        // first group) added at the end.
         let extraWorkers = dWeight == nil ? 0 : workers(s) - 1
         let partials = workspace.map { $0 + workspaceCount(s) }
-        if extraWorkers > 0 { partials!.update(repeating: 0, count: extraWorkers * s.weightCount) }
-        forEachGroup(s) { worker, start, n in
+        forEachGroup(s) { worker, start, n, first in
             let images = x + start * inPlane
             let grads = dy + start * s.outChannels * p
             let scratch = workspace.map { $0 + shared + worker * perWorker }
             let dW = dWeight.map { worker == 0 ? $0 : partials! + (worker - 1) * s.weightCount }
+            let beta: Float = worker > 0 && first ? 0 : 1
             if n == 1 {
                 if let dW {
                     let cols: UnsafePointer<Float>
@@ -206,7 +209,7 @@ public enum Conv2dKernel {
                         cols = UnsafePointer(scratch!)
                     }
                     // dW[O, K] += dy[O, P] · cols[K, P]ᵀ
-                    BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: p, a: grads, lda: p, b: cols, ldb: p, beta: 1, c: dW, ldc: k)
+                    BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: p, a: grads, lda: p, b: cols, ldb: p, beta: beta, c: dW, ldc: k)
                 }
                 if let dx {
                     let dImage = dx + start * inPlane
@@ -228,7 +231,7 @@ public enum Conv2dKernel {
             if let dW {
                 columns(of: images, count: n, s, into: cols)
                 BLAS.sgemm(transB: true, m: s.outChannels, n: k, k: n * p, a: staging, lda: n * p, b: cols, ldb: n * p,
-                           beta: 1, c: dW, ldc: k)
+                           beta: beta, c: dW, ldc: k)
             }
             if let dx {
                 // dcols[K, n·P] = Wᵀ · dy, then back to images.
@@ -267,12 +270,12 @@ public enum Conv2dKernel {
                                       tile: dxTile, into: workspace)
         }
         let workers = workers(s)
-        if dWeight != nil { partials.update(repeating: 0, count: workers * transformed) }
-        forEachGroup(s) { worker, start, n in
+        // One transformed partial sum per worker, overwritten by the worker's first group.
+        forEachGroup(s) { worker, start, n, first in
             let scratch = workspace + shared + worker * perWorker
             if dWeight != nil {
                 Winograd.accumulateWeightGradient(s, dwTile, images: n, x: x + start * inPlane, dy: dy + start * outPlane,
-                                                  du: partials + worker * transformed, scratch: scratch)
+                                                  du: partials + worker * transformed, overwrite: first, scratch: scratch)
             }
             if let dx {
                 Winograd.convolve(flippedShape, dxTile, images: n, x: dy + start * outPlane, u: workspace, bias: nil,

@@ -170,9 +170,11 @@ enum Winograd {
     /// Weight gradient: with `y = Aᵀ [U ⊙ V] A` summed over input channels, the gradient of the
     /// transformed weights is `dU[ξ][o][i] = Σ_q (A dy Aᵀ)[ξ][o][q] · V[ξ][i][q]`: α² matrix
     /// products `[O, T] · [T, I]` whose inner dimension is the tile count, so they run near
-    /// sgemm's peak. Accumulates into `du` (`[α²][O][I]`) for `n` images.
+    /// sgemm's peak. Accumulates into `du` (`[α²][O][I]`) for `n` images, or with `overwrite`
+    /// replaces what it holds.
     static func accumulateWeightGradient(_ s: Conv2dShape, _ t: Tile, images n: Int, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                                         du: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+                                         du: UnsafeMutablePointer<Float>, overwrite: Bool = false,
+                                         scratch: UnsafeMutablePointer<Float>) {
         let grid = TileGrid(s, t, images: n)
         let (inC, outC, m, alpha, count) = (s.inChannels, s.outChannels, t.m, t.alpha, grid.count)
         let v = scratch, grads = v + alpha * alpha * inC * count
@@ -195,10 +197,10 @@ enum Winograd {
                 }
             }
         }
-        // du[ξ] += grads[ξ] · v[ξ]ᵀ: [O, T] · [T, I].
+        // du[ξ] (+)= grads[ξ] · v[ξ]ᵀ: [O, T] · [T, I].
         for xi in 0..<alpha * alpha {
             BLAS.sgemm(transB: true, m: outC, n: inC, k: count, a: grads + xi * outC * count, lda: count,
-                       b: v + xi * inC * count, ldb: count, beta: 1, c: du + xi * outC * inC, ldc: inC)
+                       b: v + xi * inC * count, ldb: count, beta: overwrite ? 0 : 1, c: du + xi * outC * inC, ldc: inC)
         }
     }
 
