@@ -170,6 +170,30 @@ final class KernelTests: XCTestCase {
         for i in 0..<s.weightCount { XCTAssertEqual(dw[i], dwOne[i], accuracy: 1e-4, "\(label) dw") }
     }
 
+    /// The 3x3 stride-2 pad-1 max pool's vector path picks the same winner as a plain scan: the
+    /// first maximum in row-major order (ties are common here: values are rounded to quarters),
+    /// NaN propagating, −∞ inputs winning over padding.
+    func testStemMaxPoolMatchesPlainScan() {
+        for (h, w) in [(7, 9), (8, 8), (1, 1), (2, 3), (16, 21), (5, 40)] {
+            let s = Pool2dShape(batch: 2, channels: 3, height: h, width: w, kernel: 3, stride: 2, padding: 1)
+            var x = random(s.inputCount, seed: 31).map { ($0 * 4).rounded() / 4 }
+            x[x.count / 3] = .nan
+            x[x.count / 2] = -.infinity
+            var y = [Float](repeating: 0, count: s.outputCount), argmax = [Int32](repeating: -1, count: s.outputCount)
+            PoolKernel.maxForward(s, x: x, y: &y, argmax: &argmax)
+            for p in 0..<s.planes { for oy in 0..<s.outH { for ox in 0..<s.outW {
+                var best = -Float.infinity, at = -1
+                for iy in max(2 * oy - 1, 0)..<min(2 * oy + 2, h) { for ix in max(2 * ox - 1, 0)..<min(2 * ox + 2, w) {
+                    let v = x[p * h * w + iy * w + ix]
+                    if at < 0 || v > best || (v.isNaN && !best.isNaN) { best = v; at = iy * w + ix }
+                } }
+                let o = (p * s.outH + oy) * s.outW + ox
+                XCTAssertEqual(argmax[o], Int32(at), "\(h)x\(w) plane \(p) output (\(oy), \(ox))")
+                XCTAssertTrue(y[o] == best || (y[o].isNaN && best.isNaN), "\(h)x\(w) value")
+            } } }
+        }
+    }
+
     func testBroadcastLayoutMergesAxes() {
         XCTAssertEqual(BroadcastLayout([2, 3, 4, 5], [2, 3, 1, 1])?.shape, [2, 3, 4, 5])
         XCTAssertEqual(BroadcastLayout([4, 1], [3])?.shape, [4, 3])
