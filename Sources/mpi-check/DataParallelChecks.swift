@@ -60,9 +60,13 @@ func checkDataParallel(_ comm: MPICommunicator, _ check: (Bool, String) -> Void)
     // From equal parameters the only difference is the order of float32 sums, but BatchNorm's
     // backward, dx = w/σ·(dy − mean(dy) − x̂·mean(dy·x̂)), cancels heavily on some batches and turns
     // 1e-7 rounding into ~1e-3 upstream (measured in one process: grouped against per-image convs
-    // on the same batch). A wrong average or local BN statistics would be off by 10–100%.
+    // on the same batch), and a pre-activation within rounding of zero flips its ReLU: one flipped
+    // element of ~1e5 moves the gradients below it by ~1e-3 (in one process, 1 against 2 threads
+    // on the same batch: 2e-6 everywhere, or 1e-3 from one layer down, depending only on how the
+    // convolutions round), and a small tensor such as a BN bias by up to ~1.3e-2. A wrong average
+    // or local BN statistics would be off by 10–100%.
     check(worstGlobalGradient <= 1e-2, "\(tag) from equal parameters, the averaged gradient matches the global batch's: ‖Δg‖/‖g‖ = \(worstGlobalGradient)")
-    check(worstGradient.0 <= 1e-2, "\(tag) and every tensor within 1e-2 (worst \(worstGradient.0) at \(worstGradient.1))")
+    check(worstGradient.0 <= 5e-2, "\(tag) and every tensor within 5e-2 (worst \(worstGradient.0) at \(worstGradient.1))")
 
     // 3. A data set whose size the world size does not divide: equal step counts, no hang,
     // and evaluation counts every sample once.
