@@ -1,5 +1,6 @@
-/// 2-D convolution (cross-correlation, as PyTorch's `conv2d`) on NCHW buffers,
-/// lowered to one sgemm per image over the im2col matrix.
+/// 2-D convolution (cross-correlation, as PyTorch's `conv2d`) on NCHW buffers, lowered to
+/// sgemm over im2col matrices of groups of images, or to Winograd's products for 3x3 stride-1
+/// convolutions.
 public struct Conv2dShape: Equatable, Sendable {
     public var batch, inChannels, height, width, outChannels: Int
     public var kernelH, kernelW, strideH, strideW, padH, padW: Int
@@ -67,13 +68,15 @@ public enum Conv2dKernel {
         let g = s.window, group = groupSize(s)
         let columns = g.isIdentity && group == 1 ? 0 : g.columnRows * g.columnCols * group
         let staging = group > 1 ? s.outChannels * g.columnCols * group : 0
-        let winograd = Winograd.applies(s) ? WinogradPass.allCases.map { Winograd.scratchCount(s, $0.tile(s), images: group) }.max()! : 0
+        let winograd = Winograd.applies(s)
+            ? WinogradPass.allCases.map { Winograd.scratchCount(s, $0.tile(s), images: group) }.max() ?? 0 : 0
         return max(columns + staging, winograd)
     }
 
     /// Floats of scratch space all workers share: Winograd's transformed weights.
     static func sharedWorkspaceCount(_ s: Conv2dShape) -> Int {
-        Winograd.applies(s) ? max(Winograd.weightCount(s, WinogradPass.forward.tile(s)), Winograd.weightCount(s, WinogradPass.inputGradient.tile(s))) : 0
+        guard Winograd.applies(s) else { return 0 }
+        return max(Winograd.weightCount(s, WinogradPass.forward.tile(s)), Winograd.weightCount(s, WinogradPass.inputGradient.tile(s)))
     }
 
     /// Floats of scratch space the forward pass needs.
@@ -172,10 +175,10 @@ public enum Conv2dKernel {
         im2colBackward(s, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight, workspace: workspace)
     }
 
-    /// Floats the Winograd weight gradient's partial sums (one per worker) may take: above it
-    /// (ResNet's 512-channel 3x3 convs, 38 MiB per worker), the weight gradient goes through
-    /// im2col, whose partial sums are 4 times smaller and whose products are as fast on images
-    /// of that stage's size (4x4 to 7x7).
+    /// Floats the Winograd weight gradient's partial sums (one 6×6-transformed gradient per
+    /// worker) may take: above it (ResNet's 512-channel 3x3 convs, 38 MiB per worker), the weight
+    /// gradient goes through im2col, whose partial sums are one 3×3 gradient per extra worker,
+    /// and whose products measured about as fast on that stage's 4x4 to 7x7 images.
     static let winogradPartialsBudget = 8 << 20
 
     /// True when the weight gradient of a Winograd convolution is computed in the transformed domain.
