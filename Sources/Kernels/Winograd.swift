@@ -70,11 +70,11 @@ enum Winograd {
                     }
                     // G down the kernel's columns into rows[a][col], then along its rows into u.
                     for col in 0..<3 {
-                        applyG(t, taps + col * pairChunk, stride: 3 * pairChunk, rows + col * pairChunk, stride: 3 * pairChunk,
+                        apply(.g, t, taps + col * pairChunk, stride: 3 * pairChunk, rows + col * pairChunk, stride: 3 * pairChunk,
                                count: n)
                     }
                     for a in 0..<alpha {
-                        applyG(t, rows + a * 3 * pairChunk, stride: pairChunk, u + a * alpha * pairs + first, stride: pairs, count: n)
+                        apply(.g, t, rows + a * 3 * pairChunk, stride: pairChunk, u + a * alpha * pairs + first, stride: pairs, count: n)
                     }
                     first += n
                 }
@@ -95,11 +95,11 @@ enum Winograd {
                     let n = min(pairChunk, range.upperBound - first)
                     // Gᵀ along the rows of du into rows[a][col], then down the columns into taps.
                     for a in 0..<alpha {
-                        applyGT(t, du + a * alpha * pairs + first, stride: pairs, rows + a * 3 * pairChunk, stride: pairChunk,
+                        apply(.gT, t, du + a * alpha * pairs + first, stride: pairs, rows + a * 3 * pairChunk, stride: pairChunk,
                                 count: n)
                     }
                     for col in 0..<3 {
-                        applyGT(t, rows + col * pairChunk, stride: 3 * pairChunk, taps + col * pairChunk, stride: 3 * pairChunk,
+                        apply(.gT, t, rows + col * pairChunk, stride: 3 * pairChunk, taps + col * pairChunk, stride: 3 * pairChunk,
                                 count: n)
                     }
                     for p in 0..<n {
@@ -131,11 +131,11 @@ enum Winograd {
             // then along them into `runs` (m×m runs), then out to the planes and the images.
             for o in 0..<outC {
                 for b in 0..<alpha {
-                    applyAT(t, products + (b * outC + o) * count, stride: alpha * outC * count, rows + b * count,
+                    apply(.aT, t, products + (b * outC + o) * count, stride: alpha * outC * count, rows + b * count,
                             stride: alpha * count, count: count)
                 }
                 for r in 0..<m {
-                    applyAT(t, rows + r * alpha * count, stride: count, runs + r * m * count, stride: count, count: count)
+                    apply(.aT, t, rows + r * alpha * count, stride: count, runs + r * m * count, stride: count, count: count)
                 }
                 grid.scatterTiles(runs, origins: origins, into: planes)
                 grid.storeImages(planes, bias: bias?[o] ?? 0, into: y + o * s.height * s.width, imageStride: outC * s.height * s.width)
@@ -156,10 +156,10 @@ enum Winograd {
             grid.gatherPatches(planes, origins: origins, into: runs)
             // Bᵀ down the patch's columns, then along its rows, straight into v.
             for j in 0..<alpha {
-                applyBT(t, runs + j * count, stride: alpha * count, rows + j * count, stride: alpha * count, count: count)
+                apply(.bT, t, runs + j * count, stride: alpha * count, rows + j * count, stride: alpha * count, count: count)
             }
             for i in 0..<alpha {
-                applyBT(t, rows + i * alpha * count, stride: count, v + (i * alpha * inC + c) * count, stride: inC * count,
+                apply(.bT, t, rows + i * alpha * count, stride: count, v + (i * alpha * inC + c) * count, stride: inC * count,
                         count: count)
             }
         }
@@ -187,10 +187,10 @@ enum Winograd {
                 grid.gatherTiles(planes, origins: origins, into: runs)
                 // A down the columns (m → α rows), then along the rows, into grads[ξ][o].
                 for col in 0..<m {
-                    applyA(t, runs + col * count, stride: m * count, rows + col * count, stride: m * count, count: count)
+                    apply(.a, t, runs + col * count, stride: m * count, rows + col * count, stride: m * count, count: count)
                 }
                 for a in 0..<alpha {
-                    applyA(t, rows + a * m * count, stride: count, grads + (a * alpha * outC + o) * count, stride: outC * count,
+                    apply(.a, t, rows + a * m * count, stride: count, grads + (a * alpha * outC + o) * count, stride: outC * count,
                            count: count)
                 }
             }
@@ -203,57 +203,27 @@ enum Winograd {
     }
 
     // MARK: - Transforms over runs
-    //
-    // Each applies a small constant matrix to runs `x + k·xs` (k over its columns), writing runs
-    // `y + k·ys` (k over its rows), `count` entries each.
 
-    /// `Bᵀ`: α runs → α runs.
-    static func applyBT(_ t: Tile, _ x: UnsafePointer<Float>, stride xs: Int, _ y: UnsafeMutablePointer<Float>, stride ys: Int,
-                        count: Int) {
-        let runs = Runs(x: x, xs: xs, y: y, ys: ys)
-        switch t {
-        case .two: forLanes(InputTransform2(r: runs), count: count)
-        case .four: forLanes(InputTransform4(r: runs), count: count)
-        }
-    }
+    /// The transform matrices: `Bᵀ` (α → α, inputs), `Aᵀ` (α → m, outputs), `A` (m → α,
+    /// gradients of the outputs), `G` (3 → α, weights) and `Gᵀ` (α → 3, weight gradients).
+    enum Matrix { case bT, aT, a, g, gT }
 
-    /// `Aᵀ`: α runs → m runs.
-    static func applyAT(_ t: Tile, _ x: UnsafePointer<Float>, stride xs: Int, _ y: UnsafeMutablePointer<Float>, stride ys: Int,
-                        count: Int) {
-        let runs = Runs(x: x, xs: xs, y: y, ys: ys)
-        switch t {
-        case .two: forLanes(OutputTransform2(r: runs), count: count)
-        case .four: forLanes(OutputTransform4(r: runs), count: count)
-        }
-    }
-
-    /// `A`: m runs → α runs (the transpose of `Aᵀ`, for gradients of the output).
-    static func applyA(_ t: Tile, _ x: UnsafePointer<Float>, stride xs: Int, _ y: UnsafeMutablePointer<Float>, stride ys: Int,
-                       count: Int) {
-        let runs = Runs(x: x, xs: xs, y: y, ys: ys)
-        switch t {
-        case .two: forLanes(OutputGradientTransform2(r: runs), count: count)
-        case .four: forLanes(OutputGradientTransform4(r: runs), count: count)
-        }
-    }
-
-    /// `G`: 3 runs → α runs (the weight transform).
-    static func applyG(_ t: Tile, _ x: UnsafePointer<Float>, stride xs: Int, _ y: UnsafeMutablePointer<Float>, stride ys: Int,
-                       count: Int) {
-        let runs = Runs(x: x, xs: xs, y: y, ys: ys)
-        switch t {
-        case .two: forLanes(WeightTransform2(r: runs), count: count)
-        case .four: forLanes(WeightTransform4(r: runs), count: count)
-        }
-    }
-
-    /// `Gᵀ`: α runs → 3 runs (for the weight gradient).
-    static func applyGT(_ t: Tile, _ x: UnsafePointer<Float>, stride xs: Int, _ y: UnsafeMutablePointer<Float>, stride ys: Int,
-                        count: Int) {
-        let runs = Runs(x: x, xs: xs, y: y, ys: ys)
-        switch t {
-        case .two: forLanes(WeightGradientTransform2(r: runs), count: count)
-        case .four: forLanes(WeightGradientTransform4(r: runs), count: count)
+    /// Applies `matrix` of tile `t` to runs `x + k·xs` (k over its columns), writing runs
+    /// `y + k·ys` (k over its rows), `count` entries each.
+    static func apply(_ matrix: Matrix, _ t: Tile, _ x: UnsafePointer<Float>, stride xs: Int,
+                      _ y: UnsafeMutablePointer<Float>, stride ys: Int, count: Int) {
+        let r = Runs(x: x, xs: xs, y: y, ys: ys)
+        switch (matrix, t) {
+        case (.bT, .two): forLanes(InputTransform2(r: r), count: count)
+        case (.bT, .four): forLanes(InputTransform4(r: r), count: count)
+        case (.aT, .two): forLanes(OutputTransform2(r: r), count: count)
+        case (.aT, .four): forLanes(OutputTransform4(r: r), count: count)
+        case (.a, .two): forLanes(OutputGradientTransform2(r: r), count: count)
+        case (.a, .four): forLanes(OutputGradientTransform4(r: r), count: count)
+        case (.g, .two): forLanes(WeightTransform2(r: r), count: count)
+        case (.g, .four): forLanes(WeightTransform4(r: r), count: count)
+        case (.gT, .two): forLanes(WeightGradientTransform2(r: r), count: count)
+        case (.gT, .four): forLanes(WeightGradientTransform4(r: r), count: count)
         }
     }
 }

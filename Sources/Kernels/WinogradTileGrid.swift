@@ -59,21 +59,20 @@ struct TileGrid {
 
     /// `runs[(i, j)][q]` = element (i, j) of tile q's α×α patch.
     func gatherPatches(_ planes: UnsafePointer<Float>, origins: UnsafePointer<Int32>, into runs: UnsafeMutablePointer<Float>) {
-        let alpha = tile.alpha
-        for i in 0..<alpha {
-            for j in 0..<alpha {
-                let run = runs + (i * alpha + j) * count, from = planes + i * paddedW + j
-                for q in 0..<count { run[q] = from[Int(origins[q])] }
-            }
-        }
+        gather(planes, side: tile.alpha, offset: 0, origins: origins, into: runs)
     }
 
-    /// `runs[(r, c)][q]` = element (r, c) of tile q's m×m outputs.
+    /// `runs[(r, c)][q]` = element (r, c) of tile q's m×m outputs (one row and column into its patch).
     func gatherTiles(_ planes: UnsafePointer<Float>, origins: UnsafePointer<Int32>, into runs: UnsafeMutablePointer<Float>) {
-        let m = tile.m
-        for r in 0..<m {
-            for c in 0..<m {
-                let run = runs + (r * m + c) * count, from = planes + (r + 1) * paddedW + c + 1
+        gather(planes, side: tile.m, offset: 1, origins: origins, into: runs)
+    }
+
+    /// `runs[(r, c)][q]` = element (offset + r, offset + c) of tile q's patch, for r, c < side.
+    private func gather(_ planes: UnsafePointer<Float>, side: Int, offset: Int, origins: UnsafePointer<Int32>,
+                        into runs: UnsafeMutablePointer<Float>) {
+        for r in 0..<side {
+            for c in 0..<side {
+                let run = runs + (r * side + c) * count, from = planes + (r + offset) * paddedW + c + offset
                 for q in 0..<count { run[q] = from[Int(origins[q])] }
             }
         }
