@@ -63,33 +63,33 @@ public enum Conv2dKernel {
         return Parallel.workerCount(for: (s.batch + group - 1) / group)
     }
 
-    /// Floats of scratch space one worker needs.
+    /// Floats of im2col scratch space one worker needs: the group's column matrix and staging.
     static func workerWorkspaceCount(_ s: Conv2dShape) -> Int {
         let g = s.window, group = groupSize(s)
         let columns = g.isIdentity && group == 1 ? 0 : g.columnRows * g.columnCols * group
         let staging = group > 1 ? s.outChannels * g.columnCols * group : 0
-        let winograd = Winograd.applies(s)
-            ? WinogradPass.allCases.map { Winograd.scratchCount(s, $0.tile(s), images: group) }.max() ?? 0 : 0
-        return max(columns + staging, winograd)
+        return columns + staging
     }
 
-    /// Floats of scratch space all workers share: Winograd's transformed weights.
-    static func sharedWorkspaceCount(_ s: Conv2dShape) -> Int {
-        guard Winograd.applies(s) else { return 0 }
-        return max(Winograd.weightCount(s, WinogradPass.forward.tile(s)), Winograd.weightCount(s, WinogradPass.inputGradient.tile(s)))
+    /// Floats of a Winograd convolution's transformed weights (or weight gradient), which one
+    /// pass at a time holds at the start of the workspace.
+    static func winogradWeightsCount(_ s: Conv2dShape) -> Int {
+        WinogradPass.allCases.map { Winograd.weightCount(s, $0.tile(s)) }.max() ?? 0
     }
 
     /// Floats of scratch space the forward pass needs.
     public static func workspaceCount(_ s: Conv2dShape) -> Int {
-        sharedWorkspaceCount(s) + workerWorkspaceCount(s) * workers(s)
+        if Winograd.applies(s) { return winogradWeightsCount(s) + WinogradPass.forward.schedule(s).scratchCount }
+        return workerWorkspaceCount(s) * workers(s)
     }
 
-    /// Floats of scratch space the backward pass needs: the forward's, and a weight-gradient
-    /// partial sum for every worker but the first (with Winograd, a transformed one for every
-    /// worker).
+    /// Floats of scratch space the backward pass needs (enough for the forward pass too): with
+    /// im2col, the forward's and a weight-gradient partial sum for every worker but the first.
     public static func backwardWorkspaceCount(_ s: Conv2dShape) -> Int {
-        workspaceCount(s) + (winogradWeightGradient(s) ? workers(s) * Winograd.weightCount(s, WinogradPass.weightGradient.tile(s))
-                                                       : (workers(s) - 1) * s.weightCount)
+        if Winograd.applies(s) {
+            return winogradWeightsCount(s) + (WinogradPass.allCases.map { $0.schedule(s).scratchCount }.max() ?? 0)
+        }
+        return workspaceCount(s) + (workers(s) - 1) * s.weightCount
     }
 
     /// Which Winograd tile each pass uses. The forward pass keeps F(2×2, 3×3): its values feed
@@ -100,6 +100,11 @@ public enum Conv2dKernel {
     enum WinogradPass: CaseIterable {
         case forward, inputGradient, weightGradient
         func tile(_ s: Conv2dShape) -> Winograd.Tile { self == .forward ? .two : Winograd.tile(for: s) }
+        /// How the pass spreads over the workers (the input gradient convolves `dy`: the
+        /// channels swap, the planes and so the schedule stay the same).
+        func schedule(_ s: Conv2dShape) -> WinogradSchedule {
+            WinogradSchedule(s, tile(s), weightGradient: self == .weightGradient)
+        }
     }
 
     /// Runs `body(worker, firstImage, imageCount)` for every group of images, spread over the
@@ -127,21 +132,21 @@ public enum Conv2dKernel {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
-        let perWorker = workerWorkspaceCount(s), shared = sharedWorkspaceCount(s), group = groupSize(s)
         if Winograd.applies(s) {
             let u = workspace!
             let tile = WinogradPass.forward.tile(s)
             Winograd.transformWeights(weight, outChannels: s.outChannels, inChannels: s.inChannels, tile: tile, into: u)
-            forEachGroup(s) { worker, start, n, _ in
+            WinogradPass.forward.schedule(s).forEachGroup(batch: s.batch, scratch: u + winogradWeightsCount(s)) { _, start, n, _, scratch in
                 Winograd.convolve(s, tile, images: n, x: x + start * inPlane, u: u, bias: bias, y: y + start * s.outChannels * p,
-                                  scratch: u + shared + worker * perWorker)
+                                  scratch: scratch)
             }
             return
         }
+        let perWorker = workerWorkspaceCount(s), group = groupSize(s)
         forEachGroup(s) { worker, start, n, _ in
             let images = x + start * inPlane
             let out = y + start * s.outChannels * p
-            let scratch = workspace.map { $0 + shared + worker * perWorker }
+            let scratch = workspace.map { $0 + worker * perWorker }
             if n == 1 && g.isIdentity {
                 BLAS.sgemm(m: s.outChannels, n: p, k: k, a: weight, lda: k, b: images, ldb: p, c: out, ldc: p)
             } else if n == 1 {
@@ -165,25 +170,10 @@ public enum Conv2dKernel {
                                 workspace: UnsafeMutablePointer<Float>?) {
         if let dBias { sumChannels(dy, into: dBias, batch: s.batch, channels: s.outChannels, plane: s.outH * s.outW) }
         if Winograd.applies(s) {
-            let winogradWeights = winogradWeightGradient(s)
-            winogradBackward(s, x: x, weight: weight, dy: dy, dx: dx, dWeight: winogradWeights ? dWeight : nil,
-                             workspace: workspace!)
-            guard !winogradWeights, let dWeight else { return }
-            im2colBackward(s, x: x, weight: weight, dy: dy, dx: nil, dWeight: dWeight, workspace: workspace)
+            winogradBackward(s, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight, workspace: workspace!)
             return
         }
         im2colBackward(s, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight, workspace: workspace)
-    }
-
-    /// Floats the Winograd weight gradient's partial sums (one 6×6-transformed gradient per
-    /// worker) may take: above it (ResNet's 512-channel 3x3 convs, 38 MiB per worker), the weight
-    /// gradient goes through im2col, whose partial sums are one 3×3 gradient per extra worker,
-    /// and whose products measured about as fast on that stage's 4x4 to 7x7 images.
-    static let winogradPartialsBudget = 8 << 20
-
-    /// True when the weight gradient of a Winograd convolution is computed in the transformed domain.
-    static func winogradWeightGradient(_ s: Conv2dShape) -> Bool {
-        Winograd.applies(s) && workers(s) * Winograd.weightCount(s, WinogradPass.weightGradient.tile(s)) <= winogradPartialsBudget
     }
 
     /// The backward pass through im2col and sgemm.
@@ -193,7 +183,7 @@ public enum Conv2dKernel {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
-        let perWorker = workerWorkspaceCount(s), group = groupSize(s), shared = sharedWorkspaceCount(s)
+        let perWorker = workerWorkspaceCount(s), group = groupSize(s)
         // Worker 0 accumulates into dWeight; the others into partial sums (overwritten by their
         // first group) added at the end.
         let extraWorkers = dWeight == nil ? 0 : workers(s) - 1
@@ -201,7 +191,7 @@ public enum Conv2dKernel {
         forEachGroup(s) { worker, start, n, first in
             let images = x + start * inPlane
             let grads = dy + start * s.outChannels * p
-            let scratch = workspace.map { $0 + shared + worker * perWorker }
+            let scratch = workspace.map { $0 + worker * perWorker }
             let dW = dWeight.map { worker == 0 ? $0 : partials! + (worker - 1) * s.weightCount }
             let beta: Float = worker > 0 && first ? 0 : 1
             if n == 1 {
@@ -255,40 +245,40 @@ public enum Conv2dKernel {
     }
 
     /// The backward pass of a Winograd convolution: `dx` is the convolution of `dy` with the
-    /// weights transposed and turned by 180°; the weight gradient is summed in the transformed
-    /// domain, one partial sum per worker, and transformed back once.
+    /// weights transposed and turned by 180°; then the weight gradient is summed in the
+    /// transformed domain over every group and transformed back once. Each pass holds its
+    /// transformed weights (or weight gradient) at the start of the workspace in turn.
     private static func winogradBackward(_ s: Conv2dShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                          dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                                          dWeight: UnsafeMutablePointer<Float>?, workspace: UnsafeMutablePointer<Float>) {
         let inPlane = s.inChannels * s.height * s.width, outPlane = s.outChannels * s.outH * s.outW
-        let perWorker = workerWorkspaceCount(s), shared = sharedWorkspaceCount(s)
-        let (dxTile, dwTile) = (WinogradPass.inputGradient.tile(s), WinogradPass.weightGradient.tile(s))
-        let transformed = Winograd.weightCount(s, dwTile)
-        let partials = workspace + workspaceCount(s)
-        // Here the conv's inputs are dy's O channels and its outputs dx's I channels.
-        let flippedShape = Conv2dShape(batch: s.batch, inChannels: s.outChannels, height: s.outH, width: s.outW,
-                                       outChannels: s.inChannels, kernelH: 3, kernelW: 3, padH: 1, padW: 1)
-        if dx != nil {
+        let scratch = workspace + winogradWeightsCount(s)
+        if let dx {
+            // Here the conv's inputs are dy's O channels and its outputs dx's I channels.
+            let flipped = Conv2dShape(batch: s.batch, inChannels: s.outChannels, height: s.outH, width: s.outW,
+                                      outChannels: s.inChannels, kernelH: 3, kernelW: 3, padH: 1, padW: 1)
+            let tile = WinogradPass.inputGradient.tile(s)
             Winograd.transformWeights(weight, outChannels: s.inChannels, inChannels: s.outChannels, flipped: true,
-                                      tile: dxTile, into: workspace)
-        }
-        let workers = workers(s)
-        // One transformed partial sum per worker, overwritten by the worker's first group.
-        forEachGroup(s) { worker, start, n, first in
-            let scratch = workspace + shared + worker * perWorker
-            if dWeight != nil {
-                Winograd.accumulateWeightGradient(s, dwTile, images: n, x: x + start * inPlane, dy: dy + start * outPlane,
-                                                  du: partials + worker * transformed, overwrite: first, scratch: scratch)
-            }
-            if let dx {
-                Winograd.convolve(flippedShape, dxTile, images: n, x: dy + start * outPlane, u: workspace, bias: nil,
-                                  y: dx + start * inPlane, scratch: scratch)
+                                      tile: tile, into: workspace)
+            WinogradPass.inputGradient.schedule(s).forEachGroup(batch: s.batch, scratch: scratch) { _, start, n, _, groupScratch in
+                Winograd.convolve(flipped, tile, images: n, x: dy + start * outPlane, u: workspace, bias: nil,
+                                  y: dx + start * inPlane, scratch: groupScratch)
             }
         }
         if let dWeight {
-            for w in 1..<max(workers, 1) { BLAS.axpy(transformed, alpha: 1, x: partials + w * transformed, y: partials) }
-            Winograd.accumulateWeightGradient(fromTransformed: partials, outChannels: s.outChannels, inChannels: s.inChannels,
-                                              tile: dwTile, into: dWeight)
+            // The first worker sums into the workspace's start, the others into partial sums.
+            let tile = WinogradPass.weightGradient.tile(s), schedule = WinogradPass.weightGradient.schedule(s)
+            let count = Winograd.weightCount(s, tile)
+            let workers = schedule.forEachGroup(batch: s.batch, scratch: scratch) { worker, start, n, first, groupScratch in
+                Winograd.accumulateWeightGradient(s, tile, images: n, x: x + start * inPlane, dy: dy + start * outPlane,
+                                                  du: worker == 0 ? workspace : schedule.partialSum(worker, in: scratch, count: count),
+                                                  overwrite: first, scratch: groupScratch)
+            }
+            for worker in 1..<max(workers, 1) {
+                BLAS.axpy(count, alpha: 1, x: schedule.partialSum(worker, in: scratch, count: count), y: workspace)
+            }
+            Winograd.accumulateWeightGradient(fromTransformed: workspace, outChannels: s.outChannels, inChannels: s.inChannels,
+                                              tile: tile, into: dWeight)
         }
     }
 

@@ -38,11 +38,33 @@ enum Winograd {
     /// Floats of the transformed weights, shared by all workers.
     static func weightCount(_ s: Conv2dShape, _ t: Tile) -> Int { t.alpha * t.alpha * s.outChannels * s.inChannels }
 
-    /// Floats one worker needs for a group of `images`: transformed inputs, products, two sets
-    /// of α² runs for the transforms of one channel, and the group's padded planes.
-    static func scratchCount(_ s: Conv2dShape, _ t: Tile, images: Int) -> Int {
-        let grid = TileGrid(s, t, images: images)
-        return t.alpha * t.alpha * (s.inChannels + s.outChannels + 2) * grid.count + grid.planeFloats
+    // MARK: - Scratch and workers
+
+    /// One worker's scratch: two sets of α² runs (one per tile of the group) for the two halves
+    /// of a transform, and the group's zero-bordered planes of one channel.
+    struct TileScratch {
+        let runs, rows, planes: UnsafeMutablePointer<Float>
+
+        static func count(_ grid: TileGrid) -> Int { 2 * grid.tile.alpha * grid.tile.alpha * grid.count + grid.planeFloats }
+
+        /// Worker `worker`'s scratch among those starting at `base`.
+        init(_ grid: TileGrid, _ base: UnsafeMutablePointer<Float>, worker: Int) {
+            let runCount = grid.tile.alpha * grid.tile.alpha * grid.count
+            runs = base + worker * Self.count(grid)
+            rows = runs + runCount
+            planes = rows + runCount
+        }
+    }
+
+    /// Runs `body(ξ)` for each of the α² points, spread over the workers, each calling
+    /// single-threaded BLAS: every worker's products run at once with no barrier between them.
+    private static func forEachPoint(_ t: Tile, _ body: (_ xi: Int) -> Void) {
+        let points = t.alpha * t.alpha
+        BLAS.withThreads(Parallel.workerCount(for: points) > 1 ? 1 : BLAS.threads) {
+            Parallel.forWorkers(points) { _, range in
+                for xi in range { body(xi) }
+            }
+        }
     }
 
     /// Pairs of channels the weight transforms take at a time.
@@ -112,55 +134,63 @@ enum Winograd {
         }
     }
 
-    /// Convolves `images` inputs `[n, I, H, W]` into `[n, O, H, W]` with the transformed weights `u`.
+    /// Convolves `images` inputs `[n, I, H, W]` into `[n, O, H, W]` with the transformed weights
+    /// `u`, on all workers: input transforms split by channel, the α² products by point, output
+    /// transforms by output channel (on one worker when called inside a parallel loop). `scratch`
+    /// holds a `WinogradSchedule`'s `groupScratch` floats.
     static func convolve(_ s: Conv2dShape, _ t: Tile, images n: Int, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
                          bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         let grid = TileGrid(s, t, images: n)
         let (inC, outC, m, alpha, count) = (s.inChannels, s.outChannels, t.m, t.alpha, grid.count)
         let v = scratch, products = v + alpha * alpha * inC * count
-        let runs = products + alpha * alpha * outC * count, rows = runs + alpha * alpha * count
-        let planes = rows + alpha * alpha * count
+        let workers = products + alpha * alpha * outC * count
         grid.withOrigins { origins in
-            transformInputs(s, grid, x: x, into: v, runs: runs, rows: rows, planes: planes, origins: origins)
+            Parallel.forWorkers(inC) { worker, channels in
+                let w = TileScratch(grid, workers, worker: worker)
+                grid.clear(w.planes)
+                transformInputs(s, grid, channels: channels, x: x, into: v, w, origins: origins)
+            }
             // products[ξ] = u[ξ] · v[ξ]: [O, I] · [I, T].
-            for xi in 0..<alpha * alpha {
+            forEachPoint(t) { xi in
                 BLAS.sgemm(m: outC, n: count, k: inC, a: u + xi * outC * inC, lda: inC,
                            b: v + xi * inC * count, ldb: count, c: products + xi * outC * count, ldc: count)
             }
             // y = Aᵀ p A for each output channel: down the patch's rows into `rows` (m×α runs),
             // then along them into `runs` (m×m runs), then out to the planes and the images.
-            for o in 0..<outC {
-                for b in 0..<alpha {
-                    apply(.aT, t, products + (b * outC + o) * count, stride: alpha * outC * count, rows + b * count,
-                            stride: alpha * count, count: count)
+            Parallel.forWorkers(outC) { worker, channels in
+                let w = TileScratch(grid, workers, worker: worker)
+                for o in channels {
+                    for b in 0..<alpha {
+                        apply(.aT, t, products + (b * outC + o) * count, stride: alpha * outC * count, w.rows + b * count,
+                              stride: alpha * count, count: count)
+                    }
+                    for r in 0..<m {
+                        apply(.aT, t, w.rows + r * alpha * count, stride: count, w.runs + r * m * count, stride: count, count: count)
+                    }
+                    grid.scatterTiles(w.runs, origins: origins, into: w.planes)
+                    grid.storeImages(w.planes, bias: bias?[o] ?? 0, into: y + o * s.height * s.width,
+                                     imageStride: outC * s.height * s.width)
                 }
-                for r in 0..<m {
-                    apply(.aT, t, rows + r * alpha * count, stride: count, runs + r * m * count, stride: count, count: count)
-                }
-                grid.scatterTiles(runs, origins: origins, into: planes)
-                grid.storeImages(planes, bias: bias?[o] ?? 0, into: y + o * s.height * s.width, imageStride: outC * s.height * s.width)
             }
         }
     }
 
     /// `v[ξ][c][q] = (Bᵀ d B)[ξ]` for the α×α patch `d` of every tile `q` of the group's images
-    /// `[n, I, H, W]`, zero outside the image; `v` is `[α²][I][n·tiles]`. `runs` and `rows` hold
-    /// α² runs of `n·tiles` each.
-    static func transformInputs(_ s: Conv2dShape, _ grid: TileGrid, x: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>,
-                                runs: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>,
-                                planes: UnsafeMutablePointer<Float>, origins: UnsafePointer<Int32>) {
+    /// `[n, I, H, W]`, zero outside the image, for the input channels `channels`; `v` is
+    /// `[α²][I][n·tiles]`. `w.planes` must have zero borders.
+    static func transformInputs(_ s: Conv2dShape, _ grid: TileGrid, channels: Range<Int>, x: UnsafePointer<Float>,
+                                into v: UnsafeMutablePointer<Float>, _ w: TileScratch, origins: UnsafePointer<Int32>) {
         let (inC, t, alpha, count) = (s.inChannels, grid.tile, grid.tile.alpha, grid.count)
-        grid.clear(planes)
-        for c in 0..<inC {
-            grid.loadImages(x + c * s.height * s.width, imageStride: inC * s.height * s.width, into: planes)
-            grid.gatherPatches(planes, origins: origins, into: runs)
+        for c in channels {
+            grid.loadImages(x + c * s.height * s.width, imageStride: inC * s.height * s.width, into: w.planes)
+            grid.gatherPatches(w.planes, origins: origins, into: w.runs)
             // Bᵀ down the patch's columns, then along its rows, straight into v.
             for j in 0..<alpha {
-                apply(.bT, t, runs + j * count, stride: alpha * count, rows + j * count, stride: alpha * count, count: count)
+                apply(.bT, t, w.runs + j * count, stride: alpha * count, w.rows + j * count, stride: alpha * count, count: count)
             }
             for i in 0..<alpha {
-                apply(.bT, t, rows + i * alpha * count, stride: count, v + (i * alpha * inC + c) * count, stride: inC * count,
-                        count: count)
+                apply(.bT, t, w.rows + i * alpha * count, stride: count, v + (i * alpha * inC + c) * count, stride: inC * count,
+                      count: count)
             }
         }
     }
@@ -169,34 +199,39 @@ enum Winograd {
     /// transformed weights is `dU[ξ][o][i] = Σ_q (A dy Aᵀ)[ξ][o][q] · V[ξ][i][q]`: α² matrix
     /// products `[O, T] · [T, I]` whose inner dimension is the tile count, so they run near
     /// sgemm's peak. Accumulates into `du` (`[α²][O][I]`) for `n` images, or with `overwrite`
-    /// replaces what it holds.
+    /// replaces what it holds. Runs on all workers, each point's product on one of them, so `du`
+    /// needs no partial sums.
     static func accumulateWeightGradient(_ s: Conv2dShape, _ t: Tile, images n: Int, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                          du: UnsafeMutablePointer<Float>, overwrite: Bool = false,
                                          scratch: UnsafeMutablePointer<Float>) {
         let grid = TileGrid(s, t, images: n)
         let (inC, outC, m, alpha, count) = (s.inChannels, s.outChannels, t.m, t.alpha, grid.count)
         let v = scratch, grads = v + alpha * alpha * inC * count
-        let runs = grads + alpha * alpha * outC * count, rows = runs + alpha * alpha * count
-        let planes = rows + alpha * alpha * count
+        let workers = grads + alpha * alpha * outC * count
         grid.withOrigins { origins in
-            transformInputs(s, grid, x: x, into: v, runs: runs, rows: rows, planes: planes, origins: origins)
-            grid.clear(planes)
-            for o in 0..<outC {
-                // runs[(r, c)][q] = dy at row m·ty + r, column m·tx + c of tile q, zero past the edge.
-                grid.loadImages(dy + o * s.height * s.width, imageStride: outC * s.height * s.width, into: planes)
-                grid.gatherTiles(planes, origins: origins, into: runs)
-                // A down the columns (m → α rows), then along the rows, into grads[ξ][o].
-                for col in 0..<m {
-                    apply(.a, t, runs + col * count, stride: m * count, rows + col * count, stride: m * count, count: count)
-                }
-                for a in 0..<alpha {
-                    apply(.a, t, rows + a * m * count, stride: count, grads + (a * alpha * outC + o) * count, stride: outC * count,
-                           count: count)
+            // Items 0..<I transform the inputs' channels, I..<I+O the output gradient's.
+            Parallel.forWorkers(inC + outC) { worker, items in
+                let w = TileScratch(grid, workers, worker: worker)
+                grid.clear(w.planes)
+                transformInputs(s, grid, channels: items.clamped(to: 0..<inC), x: x, into: v, w, origins: origins)
+                let gradients = items.clamped(to: inC..<inC + outC)
+                for o in gradients.lowerBound - inC..<gradients.upperBound - inC {
+                    // runs[(r, c)][q] = dy at row m·ty + r, column m·tx + c of tile q, zero past the edge.
+                    grid.loadImages(dy + o * s.height * s.width, imageStride: outC * s.height * s.width, into: w.planes)
+                    grid.gatherTiles(w.planes, origins: origins, into: w.runs)
+                    // A down the columns (m → α rows), then along the rows, into grads[ξ][o].
+                    for col in 0..<m {
+                        apply(.a, t, w.runs + col * count, stride: m * count, w.rows + col * count, stride: m * count, count: count)
+                    }
+                    for a in 0..<alpha {
+                        apply(.a, t, w.rows + a * m * count, stride: count, grads + (a * alpha * outC + o) * count,
+                              stride: outC * count, count: count)
+                    }
                 }
             }
         }
         // du[ξ] (+)= grads[ξ] · v[ξ]ᵀ: [O, T] · [T, I].
-        for xi in 0..<alpha * alpha {
+        forEachPoint(t) { xi in
             BLAS.sgemm(transB: true, m: outC, n: inC, k: count, a: grads + xi * outC * count, lda: count,
                        b: v + xi * inC * count, ldb: count, beta: overwrite ? 0 : 1, c: du + xi * outC * inC, ldc: inC)
         }

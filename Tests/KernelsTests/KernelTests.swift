@@ -62,14 +62,27 @@ final class KernelTests: XCTestCase {
     /// F(4x4, 3x3), forward, input and weight gradient; odd sizes give tiles cut at the edges.
     func testWinogradConvolutionAgainstDirectLoops() {
         let savedThreads = Parallel.threadCount
-        defer { Parallel.threadCount = savedThreads }
+        let saved = (WinogradSchedule.tileTarget, WinogradSchedule.minimumTilesAlone)
+        defer {
+            Parallel.threadCount = savedThreads
+            (WinogradSchedule.tileTarget, WinogradSchedule.minimumTilesAlone) = saved
+        }
         var tilesSeen: Set<Int> = []
+        var schedulesSeen: Set<String> = []
+        // As tuned; then groups of a few tiles, run by each worker alone, or each on all workers.
+        for (tileTarget, minimumTilesAlone) in [saved, (8, 1), (8, Int.max)] {
+        (WinogradSchedule.tileTarget, WinogradSchedule.minimumTilesAlone) = (tileTarget, minimumTilesAlone)
         for (threads, height, width) in [(1, 7, 9), (2, 8, 6), (2, 3, 3), (1, 28, 28), (2, 2, 10), (1, 5, 5), (2, 14, 13)] {
             Parallel.threadCount = threads
             let s = Conv2dShape(batch: 3, inChannels: 16, height: height, width: width, outChannels: 20, kernelH: 3, kernelW: 3,
                                 padH: 1, padW: 1)
             XCTAssertTrue(Winograd.applies(s))
             tilesSeen.insert(Winograd.tile(for: s).m)
+            for pass in Conv2dKernel.WinogradPass.allCases {
+                let schedule = pass.schedule(s)
+                let groups = (s.batch + schedule.images - 1) / schedule.images
+                schedulesSeen.insert("\(schedule.workers > 1 ? "alone" : "together"), \(groups > schedule.workers ? "several" : "one") each")
+            }
             let x = random(s.inputCount, seed: 21), w = random(s.weightCount, seed: 22), dy = random(s.outputCount, seed: 23)
             let bias = random(20, seed: 24)
             var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
@@ -120,7 +133,10 @@ final class KernelTests: XCTestCase {
             } } } }
             XCTAssertLessThan(worst, 2e-4 * Float(height * width).squareRoot(), "weight gradient \(height)x\(width), \(threads) threads")
         }
+        }
         XCTAssertEqual(tilesSeen, [2, 4], "both F(2x2, 3x3) and F(4x4, 3x3) are exercised")
+        XCTAssertTrue(schedulesSeen.isSuperset(of: ["alone, several each", "together, one each", "together, several each"]),
+                      "\(schedulesSeen)")
     }
 
     /// Several images in one sgemm, and groups spread over worker threads (each with its own
