@@ -12,6 +12,12 @@ public enum ActivationKernel {
         Parallel.forRanges(count, grain: grain) { r in for i in r { y[i] = max(x[i], 0) } }
     }
 
+    /// `y = max(a + b, 0)` in one pass (a residual block's end); the backward is `reluBackward`'s.
+    public static func addReLUForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                      count: Int) {
+        Parallel.forRanges(count, grain: grain) { r in for i in r { y[i] = max(a[i] + b[i], 0) } }
+    }
+
     /// `dx = dy` where the output was positive; reads the saved output, not the input.
     /// Branch-free in SIMD: with signs at random a per-element branch mispredicts half the time.
     public static func reluBackward(y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {

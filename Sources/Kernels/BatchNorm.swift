@@ -3,6 +3,10 @@
 ///
 ///   forward:  statistics (Σx, Σx², count) → [all-reduce] → normalise with mean and 1/σ
 ///   backward: reduce (Σdy, Σdy·(x−μ))    → [all-reduce] → input gradient
+///
+/// A ReLU after the batch norm can run inside it: `normalize` clamps at zero, and the backward
+/// passes take `dy` only where the saved output `y` is positive (`relu`'s own backward rule),
+/// which saves the ReLU's two passes over memory each way.
 public enum BatchNormKernel {
     /// Per-channel `sum[c] = Σx` and `sumSquares[c] = Σx²`, in Double so that large
     /// batches and channels with a big mean keep their variance.
@@ -24,23 +28,28 @@ public enum BatchNormKernel {
         }
     }
 
-    /// `y = (x − mean) · invStd · weight + bias`, per channel.
+    /// `y = (x − mean) · invStd · weight + bias`, per channel; with `relu`, `max(y, 0)`.
     public static func normalize(x: UnsafePointer<Float>, batch: Int, channels: Int, plane: Int,
                                  mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
                                  weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
-                                 y: UnsafeMutablePointer<Float>) {
+                                 relu: Bool = false, y: UnsafeMutablePointer<Float>) {
         Parallel.forEach(batch * channels, grain: max(1, 16384 / max(plane, 1))) { nc in
             let c = nc % channels
             let scale = invStd[c] * (weight?[c] ?? 1)
             let shift = (bias?[c] ?? 0) - mean[c] * scale
             let src = x + nc * plane, dst = y + nc * plane
-            for i in 0..<plane { dst[i] = src[i] * scale + shift }
+            if relu {
+                for i in 0..<plane { dst[i] = max(src[i] * scale + shift, 0) }
+            } else {
+                for i in 0..<plane { dst[i] = src[i] * scale + shift }
+            }
         }
     }
 
-    /// Per-channel `sumDy[c] = Σdy` and `sumDyXmu[c] = Σdy·(x − mean)`.
+    /// Per-channel `sumDy[c] = Σdy` and `sumDyXmu[c] = Σdy·(x − mean)`; with `reluOutput`,
+    /// `dy` counts only where that output is positive.
     public static func backwardReduce(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, channels: Int,
-                                      plane: Int, mean: UnsafePointer<Float>,
+                                      plane: Int, mean: UnsafePointer<Float>, reluOutput: UnsafePointer<Float>? = nil,
                                       sumDy: UnsafeMutablePointer<Double>, sumDyXmu: UnsafeMutablePointer<Double>) {
         Parallel.forEach(channels, grain: max(1, 16384 / max(batch * plane, 1))) { c in
             let m = mean[c]
@@ -48,11 +57,22 @@ public enum BatchNormKernel {
             for n in 0..<batch {
                 let offset = (n * channels + c) * plane
                 let g = dy + offset, v = x + offset
-                pairedSums(plane, into: &s, &q) { i in
-                    let d = load(g, i) as SIMD8<Float>
-                    return (d, d * (load(v, i) - SIMD8(repeating: m)))
-                } scalar: { i in
-                    (g[i], g[i] * (v[i] - m))
+                if let reluOutput {
+                    let y = reluOutput + offset
+                    pairedSums(plane, into: &s, &q) { i in
+                        let d = SIMD8<Float>().replacing(with: load(g, i), where: load(y, i) .> 0)
+                        return (d, d * (load(v, i) - SIMD8(repeating: m)))
+                    } scalar: { i in
+                        let d: Float = y[i] > 0 ? g[i] : 0
+                        return (d, d * (v[i] - m))
+                    }
+                } else {
+                    pairedSums(plane, into: &s, &q) { i in
+                        let d = load(g, i) as SIMD8<Float>
+                        return (d, d * (load(v, i) - SIMD8(repeating: m)))
+                    } scalar: { i in
+                        (g[i], g[i] * (v[i] - m))
+                    }
                 }
             }
             sumDy[c] = s; sumDyXmu[c] = q
@@ -62,10 +82,12 @@ public enum BatchNormKernel {
     /// Input gradient of training-mode batch norm, with `count` the number of values each
     /// channel was normalised over (all ranks together under SyncBatchNorm):
     /// `dx = w·invStd·(dy − Σdy/count − (x − mean)·invStd²·Σdy(x−mean)/count)`.
+    /// `dx` may be `dy`'s memory (each element is read before it is written).
     public static func backwardInput(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, channels: Int,
                                      plane: Int, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
-                                     weight: UnsafePointer<Float>?, sumDy: UnsafePointer<Double>,
-                                     sumDyXmu: UnsafePointer<Double>, count: Double, dx: UnsafeMutablePointer<Float>) {
+                                     weight: UnsafePointer<Float>?, reluOutput: UnsafePointer<Float>? = nil,
+                                     sumDy: UnsafePointer<Double>, sumDyXmu: UnsafePointer<Double>, count: Double,
+                                     dx: UnsafeMutablePointer<Float>) {
         Parallel.forEach(batch * channels, grain: max(1, 16384 / max(plane, 1))) { nc in
             let c = nc % channels
             let istd = Double(invStd[c])
@@ -74,19 +96,42 @@ public enum BatchNormKernel {
             let proj = Float(sumDyXmu[c] / count * istd * istd)
             let m = mean[c]
             let g = dy + nc * plane, v = x + nc * plane, out = dx + nc * plane
-            for i in 0..<plane { out[i] = gain * (g[i] - meanDy - (v[i] - m) * proj) }
+            if let reluOutput {
+                // Branch-free: a per-element branch on the output's sign would mispredict half the time.
+                let y = reluOutput + nc * plane
+                var i = 0
+                while i + 8 <= plane {
+                    let d = SIMD8<Float>().replacing(with: load(g, i), where: load(y, i) .> 0)
+                    store(out, i, SIMD8(repeating: gain) * (d - SIMD8(repeating: meanDy)
+                                                            - (load(v, i) - SIMD8(repeating: m)) * SIMD8(repeating: proj)))
+                    i += 8
+                }
+                for i in i..<plane { out[i] = gain * ((y[i] > 0 ? g[i] : 0) - meanDy - (v[i] - m) * proj) }
+            } else {
+                for i in 0..<plane { out[i] = gain * (g[i] - meanDy - (v[i] - m) * proj) }
+            }
         }
     }
 
     /// Input gradient in eval mode (running statistics are constants): `dx = dy · w · invStd`.
     public static func backwardInputEval(dy: UnsafePointer<Float>, batch: Int, channels: Int, plane: Int,
                                          invStd: UnsafePointer<Float>, weight: UnsafePointer<Float>?,
-                                         dx: UnsafeMutablePointer<Float>) {
+                                         reluOutput: UnsafePointer<Float>? = nil, dx: UnsafeMutablePointer<Float>) {
         Parallel.forEach(batch * channels, grain: max(1, 16384 / max(plane, 1))) { nc in
             let c = nc % channels
             let gain = invStd[c] * (weight?[c] ?? 1)
             let g = dy + nc * plane, out = dx + nc * plane
-            for i in 0..<plane { out[i] = g[i] * gain }
+            if let reluOutput {
+                let y = reluOutput + nc * plane
+                var i = 0
+                while i + 8 <= plane {
+                    store(out, i, SIMD8<Float>().replacing(with: load(g, i), where: load(y, i) .> 0) * SIMD8(repeating: gain))
+                    i += 8
+                }
+                for i in i..<plane { out[i] = (y[i] > 0 ? g[i] : 0) * gain }
+            } else {
+                for i in 0..<plane { out[i] = g[i] * gain }
+            }
         }
     }
 
@@ -115,6 +160,10 @@ public enum BatchNormKernel {
 
 @inline(__always) private func load(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
     UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always) private func store(_ p: UnsafeMutablePointer<Float>, _ i: Int, _ value: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p + i).storeBytes(of: value, as: SIMD8<Float>.self)
 }
 
 /// Adds `Σ first` and `Σ second` over `0..<count` to `s` and `q`: eight lanes of Float partial

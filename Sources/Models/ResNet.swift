@@ -84,9 +84,12 @@ public final class ResNet: Module, Layer {
         // max_pool(relu(v)) = relu(max_pool(v)), values and gradients alike (ReLU is monotonic and
         // max_pool's padding is −∞): pooling first runs the ReLU on a quarter of the values and
         // saves only the pooled activation for backward (51 MiB less for ResNet-50 at batch 16).
-        var out = bn1(conv1(x))
-        if let maxPool { out = maxPool(out) }
-        out = relu(out)
+        var out: Tensor
+        if let maxPool {
+            out = relu(maxPool(bn1(conv1(x))))
+        } else {
+            out = bn1(conv1(x), relu: true)
+        }
         for stage in stages { out = stage(out) }
         return fc(globalAvgPool2d(out).flattened(from: 1))
     }

@@ -34,10 +34,10 @@ public final class BasicBlock: Module, ResidualBlock {
     public var lastBatchNorm: BatchNorm2d { bn2 }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var out = relu(bn1(conv1(x)))
+        var out = bn1(conv1(x), relu: true)
         out = bn2(conv2(out))
         if let se { out = se(out) }
-        return relu(out + (downsample?(x) ?? x))
+        return addReLU(out, downsample?(x) ?? x)
     }
 }
 
@@ -68,10 +68,10 @@ public final class Bottleneck: Module, ResidualBlock {
     public var lastBatchNorm: BatchNorm2d { bn3 }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var out = relu(bn1(conv1(x)))
-        out = relu(bn2(conv2(out)))
+        var out = bn1(conv1(x), relu: true)
+        out = bn2(conv2(out), relu: true)
         out = bn3(conv3(out))
         if let se { out = se(out) }
-        return relu(out + (downsample?(x) ?? x))
+        return addReLU(out, downsample?(x) ?? x)
     }
 }

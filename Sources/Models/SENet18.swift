@@ -28,11 +28,11 @@ public final class SENet18: Module, Layer {
         }
 
         func callAsFunction(_ x: Tensor) -> Tensor {
-            var out = relu(bn1(conv1(x)))
+            var out = bn1(conv1(x), relu: true)
             out = bn2(conv2(out))
             let w = sigmoid(fc2(relu(fc1(globalAvgPool2d(out)))))
             out = out * w
-            return relu(out + (shortcut?(x) ?? x))
+            return addReLU(out, shortcut?(x) ?? x)
         }
     }
 
@@ -61,7 +61,7 @@ public final class SENet18: Module, Layer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var out = relu(bn1(conv1(x)))
+        var out = bn1(conv1(x), relu: true)
         for stage in stages { out = stage(out) }
         return linear(globalAvgPool2d(out).flattened(from: 1))
     }

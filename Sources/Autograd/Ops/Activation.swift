@@ -11,6 +11,19 @@ public func relu(_ x: Tensor) -> Tensor {
     }
 }
 
+/// `relu(a + b)` for tensors of one shape, in one pass each way (a residual block's end).
+public func addReLU(_ a: Tensor, _ b: Tensor) -> Tensor {
+    guard a.shape == b.shape else { return relu(a + b) }
+    let y = Tensor(uninitialized: a.shape)
+    ActivationKernel.addReLUForward(a.pointer, b.pointer, y.pointer, count: y.count)
+    let saved = y.storage, shape = a.shape, needsGrad = (a.requiresGrad, b.requiresGrad)
+    return y.record("add_relu", inputs: [a, b]) { dy in
+        let dx = dy.gradientBuffer(shape)
+        ActivationKernel.reluBackward(y: saved.base, dy: dy.pointer, dx: dx.pointer, count: dx.count)
+        return [needsGrad.0 ? dx : nil, needsGrad.1 ? dx : nil]
+    }
+}
+
 public func sigmoid(_ x: Tensor) -> Tensor {
     let y = Tensor(uninitialized: x.shape)
     ActivationKernel.sigmoidForward(x.pointer, y.pointer, count: x.count)

@@ -11,9 +11,10 @@ public protocol StatisticsReducer: AnyObject {
 /// variance normalise, and `runningMean`/`runningVar` move by `momentum` towards the batch
 /// mean and unbiased variance; in eval mode the running statistics normalise. With a
 /// `reducer`, training-mode statistics and their backward sums cover every rank's batch.
+/// With `relu`, returns `relu(batch_norm(x))` (values and gradients alike) in the same passes.
 public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
                         training: Bool, momentum: Double = 0.1, eps: Double = 1e-5,
-                        reducer: StatisticsReducer? = nil) -> Tensor {
+                        reducer: StatisticsReducer? = nil, relu: Bool = false) -> Tensor {
     precondition(x.rank == 4 || x.rank == 2, "batch_norm: expects NCHW or NC input, got \(x.shape)")
     let (n, c) = (x.shape[0], x.shape[1])
     let plane = x.rank == 4 ? x.shape[2] * x.shape[3] : 1
@@ -55,11 +56,13 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
     }
     let y = Tensor(uninitialized: x.shape)
     BatchNormKernel.normalize(x: x.pointer, batch: n, channels: c, plane: plane, mean: mean.pointer,
-                              invStd: invStd.pointer, weight: weight?.pointer, bias: bias?.pointer, y: y.pointer)
+                              invStd: invStd.pointer, weight: weight?.pointer, bias: bias?.pointer, relu: relu, y: y.pointer)
     var inputs = [x]
     if let weight { inputs.append(weight) }
     if let bias { inputs.append(bias) }
-    return y.record("batch_norm", inputs: inputs) { dy in
+    // With the ReLU, its output says where gradients pass.
+    let reluOutput = relu ? y.storage : nil
+    return y.record(relu ? "batch_norm_relu" : "batch_norm", inputs: inputs) { dy in
         var sums = [Double](repeating: 0, count: 2 * c)
         // Written after the sums over dy are taken, element by element: dy's memory can take it.
         let dx = x.requiresGrad ? dy.gradientBuffer(x.shape) : nil
@@ -68,7 +71,7 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
         sums.withUnsafeMutableBufferPointer { buffer in
             let sumDy = buffer.baseAddress!, sumDyXmu = buffer.baseAddress! + c
             BatchNormKernel.backwardReduce(dy: dy.pointer, x: x.pointer, batch: n, channels: c, plane: plane,
-                                           mean: mean.pointer, sumDy: sumDy, sumDyXmu: sumDyXmu)
+                                           mean: mean.pointer, reluOutput: reluOutput?.base, sumDy: sumDy, sumDyXmu: sumDyXmu)
             // Weight and bias gradients come from this rank's sums; the gradient all-reduce averages them.
             BatchNormKernel.parameterGradients(channels: c, invStd: invStd.pointer, sumDy: sumDy, sumDyXmu: sumDyXmu,
                                                dWeight: dw?.pointer, dBias: db?.pointer)
@@ -77,10 +80,11 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
                 reducer?.allReduceSum(buffer)
                 BatchNormKernel.backwardInput(dy: dy.pointer, x: x.pointer, batch: n, channels: c, plane: plane,
                                               mean: mean.pointer, invStd: invStd.pointer, weight: weight?.pointer,
-                                              sumDy: sumDy, sumDyXmu: sumDyXmu, count: count, dx: dx.pointer)
+                                              reluOutput: reluOutput?.base, sumDy: sumDy, sumDyXmu: sumDyXmu, count: count,
+                                              dx: dx.pointer)
             } else {
-                BatchNormKernel.backwardInputEval(dy: dy.pointer, batch: n, channels: c, plane: plane,
-                                                  invStd: invStd.pointer, weight: weight?.pointer, dx: dx.pointer)
+                BatchNormKernel.backwardInputEval(dy: dy.pointer, batch: n, channels: c, plane: plane, invStd: invStd.pointer,
+                                                  weight: weight?.pointer, reluOutput: reluOutput?.base, dx: dx.pointer)
             }
         }
         var result: [Tensor?] = [dx]

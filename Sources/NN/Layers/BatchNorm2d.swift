@@ -28,9 +28,12 @@ public final class BatchNorm2d: Module, Layer {
 
     public var channels: Int { weight.count }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, relu: false) }
+
+    /// With `relu`, `relu(bn(x))` in the batch norm's own passes.
+    public func callAsFunction(_ x: Tensor, relu: Bool) -> Tensor {
         if isTraining { numBatchesTracked.pointer[0] += 1 }
         return batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                           training: isTraining, momentum: momentum, eps: eps, reducer: isTraining ? reducer : nil)
+                           training: isTraining, momentum: momentum, eps: eps, reducer: isTraining ? reducer : nil, relu: relu)
     }
 }
