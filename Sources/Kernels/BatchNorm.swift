@@ -82,7 +82,8 @@ public enum BatchNormKernel {
     /// Input gradient of training-mode batch norm, with `count` the number of values each
     /// channel was normalised over (all ranks together under SyncBatchNorm):
     /// `dx = w·invStd·(dy − Σdy/count − (x − mean)·invStd²·Σdy(x−mean)/count)`.
-    /// `dx` may be `dy`'s memory (each element is read before it is written).
+    /// With `reluOutput`, `dy` counts only where that output is positive. `dx` may be `dy`'s
+    /// memory (each element is read before it is written).
     public static func backwardInput(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, channels: Int,
                                      plane: Int, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
                                      weight: UnsafePointer<Float>?, reluOutput: UnsafePointer<Float>? = nil,

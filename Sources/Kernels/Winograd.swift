@@ -40,8 +40,8 @@ enum Winograd {
 
     // MARK: - Scratch and workers
 
-    /// One worker's scratch: two sets of α² runs (one per tile of the group) for the two halves
-    /// of a transform, and the group's zero-bordered planes of one channel.
+    /// One worker's scratch: two sets of α² runs (an entry per tile of the group) for the two
+    /// halves of a transform, and the group's zero-bordered planes of one channel.
     struct TileScratch {
         let runs, rows, planes: UnsafeMutablePointer<Float>
 

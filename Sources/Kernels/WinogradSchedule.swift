@@ -24,8 +24,9 @@ struct WinogradSchedule: Equatable {
     nonisolated(unsafe) static var tileTarget = 2048
     /// Tiles below which a worker's own group is too thin a product: the groups then run on all workers.
     nonisolated(unsafe) static var minimumTilesAlone = 128
-    /// Floats one group's transformed inputs and products may take (24 MiB; a worker's own, 16 MiB).
+    /// Floats a group's transformed inputs and products may take when it runs on all workers (24 MiB).
     static let groupFloatsBudget = 6 << 20
+    /// The same for each worker's own group (16 MiB).
     static let groupFloatsBudgetAlone = 4 << 20
     /// Floats the weight gradient's partial sums may take (32 MiB).
     static let partialSumsBudget = 8 << 20
