@@ -49,9 +49,9 @@ public enum Conv2dKernel {
         let byMemory = maxColumnFloats / max(s.window.columnRows * plane, 1)
         let group = max(1, min(s.batch, (targetColumns + plane - 1) / plane, perThread, byMemory))
         // Round the number of groups up to a multiple of the threads, so shares are equal.
-        var groups = (s.batch + group - 1) / group
+        var groups = max(1, (s.batch + group - 1) / group)
         if groups > threads { groups = (groups + threads - 1) / threads * threads }
-        return (s.batch + groups - 1) / groups
+        return max(1, (s.batch + groups - 1) / groups)
     }
 
     /// Image groups are split among this many workers, each running its own single-threaded
@@ -265,7 +265,7 @@ public enum Conv2dKernel {
                                   y: dx + start * inPlane, scratch: groupScratch)
             }
         }
-        if let dWeight {
+        if let dWeight, s.batch > 0 {
             // The first worker sums into the workspace's start, the others into partial sums.
             let tile = WinogradPass.weightGradient.tile(s), schedule = WinogradPass.weightGradient.schedule(s)
             let count = Winograd.weightCount(s, tile)

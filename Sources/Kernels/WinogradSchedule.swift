@@ -39,9 +39,9 @@ struct WinogradSchedule: Equatable {
         let floatsPerImage = t.alpha * t.alpha * (s.inChannels + s.outChannels) * perImage
         func groupImages(budget: Int, groupsMultipleOf workers: Int) -> Int {
             let most = max(1, min(s.batch, (Self.tileTarget + perImage - 1) / perImage, budget / floatsPerImage))
-            var groups = (s.batch + most - 1) / most
+            var groups = max(1, (s.batch + most - 1) / most)
             groups = (groups + workers - 1) / workers * workers
-            return (s.batch + groups - 1) / groups
+            return max(1, (s.batch + groups - 1) / groups)
         }
         let alone = groupImages(budget: Self.groupFloatsBudgetAlone, groupsMultipleOf: threads)
         let partials = weightGradient ? (threads - 1) * Winograd.weightCount(s, t) : 0

@@ -58,6 +58,23 @@ final class KernelTests: XCTestCase {
         } } } }
     }
 
+    /// An empty batch (a rank whose shard ran out) leaves the output empty and the accumulated
+    /// weight gradient as it was, through im2col and through Winograd.
+    func testConvolutionOfAnEmptyBatch() {
+        for (channels, stride) in [(16, 1), (4, 2)] {
+            let s = Conv2dShape(batch: 0, inChannels: channels, height: 6, width: 6, outChannels: channels, kernelH: 3, kernelW: 3,
+                                strideH: stride, strideW: stride, padH: 1, padW: 1)
+            XCTAssertEqual(Winograd.applies(s), stride == 1)
+            let w = random(s.weightCount, seed: 1)
+            var dw = [Float](repeating: 0.5, count: s.weightCount)
+            var ws = [Float](repeating: .nan, count: max(Conv2dKernel.backwardWorkspaceCount(s), 1))
+            var none: [Float] = []
+            Conv2dKernel.forward(s, x: none, weight: w, bias: nil, y: &none, workspace: &ws)
+            Conv2dKernel.backward(s, x: none, weight: w, dy: none, dx: &none, dWeight: &dw, dBias: nil, workspace: &ws)
+            XCTAssertEqual(dw, [Float](repeating: 0.5, count: s.weightCount), "stride \(stride)")
+        }
+    }
+
     /// 3x3 stride-1 convolutions with enough channels go through Winograd F(2x2, 3x3) or
     /// F(4x4, 3x3), forward, input and weight gradient; odd sizes give tiles cut at the edges.
     func testWinogradConvolutionAgainstDirectLoops() {
