@@ -14,6 +14,32 @@ final class ModuleTests: XCTestCase {
         func callAsFunction(_ x: Tensor) -> Tensor { relu(bn1(conv1(x)) + downsample(x)) }
     }
 
+    /// In a Sequential, a BatchNorm2d followed by a ReLU runs as the fused op, with the values
+    /// and gradients of the layers applied one after the other.
+    func testSequentialFusesBatchNormAndReLU() {
+        let layers: [LayerModule] = [Conv2d(2, 3, kernelSize: 3, padding: 1, bias: false), BatchNorm2d(3), ReLU(),
+                                     Conv2d(3, 2, kernelSize: 1)]
+        let model = Sequential(layers)
+        let data = (0..<100).map { Float(($0 * 37) % 23) / 11 - 1 }
+        func run(_ body: (Tensor) -> Tensor) -> [[Float]] {
+            for p in model.parameters() { p.zeroGrad() }
+            let x = Tensor(shape: [2, 2, 5, 5], data: data)
+            x.requiresGrad = true
+            let y = body(x)
+            (y * y).sum().backward()
+            return [y.toArray(), x.grad!.toArray()] + model.parameters().map { $0.grad!.toArray() }
+        }
+        let wasEnabled = OpProfiler.isEnabled
+        defer { OpProfiler.isEnabled = wasEnabled; OpProfiler.reset() }
+        OpProfiler.isEnabled = true
+        OpProfiler.reset()
+        let fused = run { model($0) }
+        let ops = Set(OpProfiler.report().map(\.name))
+        XCTAssertTrue(ops.contains("batch_norm_relu forward") && !ops.contains("relu forward"), "\(ops)")
+        let apart = run { x in layers.reduce(x) { $1($0) } }
+        XCTAssertEqual(fused, apart)
+    }
+
     func testStateDictNamesAndOrderMatchPyTorch() {
         let model = Sequential(Block(), Linear(4, 3))
         XCTAssertEqual(model.stateDict().map(\.name), [
