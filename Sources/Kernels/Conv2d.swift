@@ -40,6 +40,7 @@ public enum Conv2dKernel {
     /// Images per sgemm: enough for `targetColumns` where the column matrix stays within
     /// `maxColumnFloats`, and no more than keeps every thread busy with equal shares.
     public static func groupSize(_ s: Conv2dShape) -> Int {
+        guard s.batch > 0 else { return 1 }
         let plane = max(s.outH * s.outW, 1)
         // A 1x1 stride-1 conv of a large plane multiplies each image's own [C, P] matrix: grouping
         // would only add two copies (ResNet-50's 56² and 28² 1x1 convs: 15–40% faster alone).
@@ -49,9 +50,9 @@ public enum Conv2dKernel {
         let byMemory = maxColumnFloats / max(s.window.columnRows * plane, 1)
         let group = max(1, min(s.batch, (targetColumns + plane - 1) / plane, perThread, byMemory))
         // Round the number of groups up to a multiple of the threads, so shares are equal.
-        var groups = max(1, (s.batch + group - 1) / group)
+        var groups = (s.batch + group - 1) / group
         if groups > threads { groups = (groups + threads - 1) / threads * threads }
-        return max(1, (s.batch + groups - 1) / groups)
+        return (s.batch + groups - 1) / groups
     }
 
     /// Image groups are split among this many workers, each running its own single-threaded
@@ -107,22 +108,10 @@ public enum Conv2dKernel {
         }
     }
 
-    /// Runs `body(worker, firstImage, imageCount)` for every group of images, spread over the
-    /// workers, with single-threaded BLAS when there is more than one worker.
-    /// Every worker gets at least one group; `first` is true for a worker's first.
+    /// The im2col groups of images over the workers (`forEachImageGroup`).
     private static func forEachGroup(_ s: Conv2dShape,
                                      _ body: (_ worker: Int, _ start: Int, _ count: Int, _ first: Bool) -> Void) {
-        let group = groupSize(s)
-        let groups = (s.batch + group - 1) / group
-        let workers = workers(s)
-        BLAS.withThreads(workers > 1 ? 1 : BLAS.threads) {
-            Parallel.forWorkers(groups, maxWorkers: workers) { worker, range in
-                for index in range {
-                    let start = index * group
-                    body(worker, start, min(group, s.batch - start), index == range.lowerBound)
-                }
-            }
-        }
+        forEachImageGroup(batch: s.batch, groupSize: groupSize(s), maxWorkers: workers(s), body)
     }
 
     /// `y = conv(x, w) + b`; `y` is `[N, O, OH, OW]`.

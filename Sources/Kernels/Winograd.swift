@@ -70,36 +70,46 @@ enum Winograd {
     /// Pairs of channels the weight transforms take at a time.
     private static let pairChunk = 256
 
+    /// Calls `body(first, count, taps, rows)` for runs of at most `pairChunk` channel pairs of
+    /// `0..<pairs`, spread over the threads; `taps` holds 9 runs and `rows` 3·α runs of
+    /// `pairChunk` floats each, the two halves of a weight transform.
+    private static func forPairChunks(_ pairs: Int, _ t: Tile,
+                                      _ body: (_ first: Int, _ count: Int, _ taps: UnsafeMutablePointer<Float>,
+                                               _ rows: UnsafeMutablePointer<Float>) -> Void) {
+        Parallel.forRanges(pairs, grain: pairChunk) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: (9 + 3 * t.alpha) * pairChunk) { buffer in
+                let taps = buffer.baseAddress!, rows = taps + 9 * pairChunk
+                var first = range.lowerBound
+                while first < range.upperBound {
+                    let n = min(pairChunk, range.upperBound - first)
+                    body(first, n, taps, rows)
+                    first += n
+                }
+            }
+        }
+    }
+
     /// `u[ξ][o][i] = (G w[o][i] Gᵀ)[ξ]` for weights `[O, I, 3, 3]`. With `flipped`, the
     /// weights whose convolution of `dy` is `dx` instead: `w[i][o]` turned by 180°, so `u` is
     /// `[α²][I][O]`.
     static func transformWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int, flipped: Bool = false,
                                  tile t: Tile, into u: UnsafeMutablePointer<Float>) {
-        let pairs = outChannels * inChannels, alpha = t.alpha
-        Parallel.forRanges(pairs, grain: pairChunk) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: (9 + 3 * alpha) * pairChunk) { buffer in
-                let taps = buffer.baseAddress!, rows = taps + 9 * pairChunk
-                var first = range.lowerBound
-                while first < range.upperBound {
-                    let n = min(pairChunk, range.upperBound - first)
-                    // taps[k][p] = tap k of pair first + p. Pair oi = (a, b) of u's
-                    // [outChannels][inChannels]; flipped, it comes from the stored weights'
-                    // (b, a), which are [inChannels][outChannels], back to front.
-                    for p in 0..<n {
-                        let oi = first + p
-                        let source = w + (flipped ? (oi % inChannels) * outChannels + oi / inChannels : oi) * 9
-                        for k in 0..<9 { taps[k * pairChunk + p] = flipped ? source[8 - k] : source[k] }
-                    }
-                    // G down the kernel's columns into rows[a][col], then along its rows into u.
-                    for col in 0..<3 {
-                        apply(.g, t, taps + col * pairChunk, stride: 3 * pairChunk, rows + col * pairChunk, stride: 3 * pairChunk,
-                               count: n)
-                    }
-                    for a in 0..<alpha {
-                        apply(.g, t, rows + a * 3 * pairChunk, stride: pairChunk, u + a * alpha * pairs + first, stride: pairs, count: n)
-                    }
-                    first += n
-                }
+        let pairs = outChannels * inChannels
+        forPairChunks(pairs, t) { first, n, taps, rows in
+            // taps[k][p] = tap k of pair first + p. Pair oi = (a, b) of u's
+            // [outChannels][inChannels]; flipped, it comes from the stored weights'
+            // (b, a), which are [inChannels][outChannels], back to front.
+            for p in 0..<n {
+                let oi = first + p
+                let source = w + (flipped ? (oi % inChannels) * outChannels + oi / inChannels : oi) * 9
+                for k in 0..<9 { taps[k * pairChunk + p] = flipped ? source[8 - k] : source[k] }
+            }
+            // G down the kernel's columns into rows[a][col], then along its rows into u.
+            for col in 0..<3 {
+                apply(.g, t, taps + col * pairChunk, stride: 3 * pairChunk, rows + col * pairChunk, stride: 3 * pairChunk, count: n)
+            }
+            for a in 0..<t.alpha {
+                apply(.g, t, rows + a * 3 * pairChunk, stride: pairChunk, u + a * t.alpha * pairs + first, stride: pairs, count: n)
             }
         }
     }
@@ -108,28 +118,18 @@ enum Winograd {
     /// (`du` is `[α²][O][I]`, `dw` is `[O, I, 3, 3]`).
     static func accumulateWeightGradient(fromTransformed du: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
                                          tile t: Tile, into dw: UnsafeMutablePointer<Float>) {
-        let pairs = outChannels * inChannels, alpha = t.alpha
-        Parallel.forRanges(pairs, grain: pairChunk) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: (9 + 3 * alpha) * pairChunk) { buffer in
-                let taps = buffer.baseAddress!, rows = taps + 9 * pairChunk
-                var first = range.lowerBound
-                while first < range.upperBound {
-                    let n = min(pairChunk, range.upperBound - first)
-                    // Gᵀ along the rows of du into rows[a][col], then down the columns into taps.
-                    for a in 0..<alpha {
-                        apply(.gT, t, du + a * alpha * pairs + first, stride: pairs, rows + a * 3 * pairChunk, stride: pairChunk,
-                                count: n)
-                    }
-                    for col in 0..<3 {
-                        apply(.gT, t, rows + col * pairChunk, stride: 3 * pairChunk, taps + col * pairChunk, stride: 3 * pairChunk,
-                                count: n)
-                    }
-                    for p in 0..<n {
-                        let target = dw + (first + p) * 9
-                        for k in 0..<9 { target[k] += taps[k * pairChunk + p] }
-                    }
-                    first += n
-                }
+        let pairs = outChannels * inChannels
+        forPairChunks(pairs, t) { first, n, taps, rows in
+            // Gᵀ along the rows of du into rows[a][col], then down the columns into taps.
+            for a in 0..<t.alpha {
+                apply(.gT, t, du + a * t.alpha * pairs + first, stride: pairs, rows + a * 3 * pairChunk, stride: pairChunk, count: n)
+            }
+            for col in 0..<3 {
+                apply(.gT, t, rows + col * pairChunk, stride: 3 * pairChunk, taps + col * pairChunk, stride: 3 * pairChunk, count: n)
+            }
+            for p in 0..<n {
+                let target = dw + (first + p) * 9
+                for k in 0..<9 { target[k] += taps[k * pairChunk + p] }
             }
         }
     }

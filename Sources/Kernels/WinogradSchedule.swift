@@ -38,10 +38,11 @@ struct WinogradSchedule: Equatable {
         let perImage = TileGrid(s, t, images: 1).count
         let floatsPerImage = t.alpha * t.alpha * (s.inChannels + s.outChannels) * perImage
         func groupImages(budget: Int, groupsMultipleOf workers: Int) -> Int {
+            guard s.batch > 0 else { return 1 }
             let most = max(1, min(s.batch, (Self.tileTarget + perImage - 1) / perImage, budget / floatsPerImage))
-            var groups = max(1, (s.batch + most - 1) / most)
+            var groups = (s.batch + most - 1) / most
             groups = (groups + workers - 1) / workers * workers
-            return max(1, (s.batch + groups - 1) / groups)
+            return (s.batch + groups - 1) / groups
         }
         let alone = groupImages(budget: Self.groupFloatsBudgetAlone, groupsMultipleOf: threads)
         let partials = weightGradient ? (threads - 1) * Winograd.weightCount(s, t) : 0
@@ -64,27 +65,15 @@ struct WinogradSchedule: Equatable {
     var scratchCount: Int { workers * groupScratch + partialSums }
 
     /// Calls `body(worker, firstImage, imageCount, first, groupScratch)` for every group of the
-    /// batch; `first` is true for each worker's first group. Returns how many workers ran groups.
+    /// batch (`forEachImageGroup`); `first` is true for each worker's first group. Returns how
+    /// many workers ran groups.
     @discardableResult
     func forEachGroup(batch: Int, scratch: UnsafeMutablePointer<Float>,
                       _ body: (_ worker: Int, _ start: Int, _ count: Int, _ first: Bool, _ scratch: UnsafeMutablePointer<Float>) -> Void)
         -> Int {
-        let groups = (batch + images - 1) / images
-        func run(_ worker: Int, _ range: Range<Int>) {
-            for group in range {
-                let start = group * images
-                body(worker, start, min(images, batch - start), group == range.lowerBound, scratch + worker * groupScratch)
-            }
+        forEachImageGroup(batch: batch, groupSize: images, maxWorkers: workers) { worker, start, count, first in
+            body(worker, start, count, first, scratch + worker * groupScratch)
         }
-        let running = workers > 1 ? min(workers, Parallel.workerCount(for: groups)) : 1
-        guard running > 1 else {
-            run(0, 0..<groups)
-            return 1
-        }
-        BLAS.withThreads(1) {
-            Parallel.forWorkers(groups, maxWorkers: running) { worker, range in run(worker, range) }
-        }
-        return running
     }
 
     /// Worker `worker`'s weight-gradient partial sum (for workers after the first).
