@@ -15,6 +15,7 @@ struct KernelBench: ParsableCommand {
     @Option(help: "Timed repetitions per measurement (the median is reported).") var repeats = 3
     @Option(help: "Threads for BLAS and the other kernels (default: all cores).") var threads: Int?
     @Flag(help: "Only the sgemm peak.") var sgemmOnly = false
+    @Option(help: "Only the layers whose name contains this text (for profiling one layer).") var layer: String?
 
     func run() throws {
         BLAS.reexecWithTunedEnvironment()
@@ -35,17 +36,21 @@ struct KernelBench: ParsableCommand {
         print(String(format: "  peak: %.1f GFLOP/s", peak))
         if sgemmOnly { return }
 
-        let shapes: [(String, Conv2dShape)]
+        let layers: [Layer]
         switch network {
-        case "resnet50": shapes = resnet50Shapes(batch: batch, image: imageSize)
-        case "resnet18-cifar": shapes = resnet18CIFARShapes(batch: batch, image: imageSize)
+        case "resnet50": layers = resnet50Layers(batch: batch, image: imageSize)
+        case "resnet18-cifar": layers = resnet18CIFARLayers(batch: batch, image: imageSize)
         default: throw ValidationError("unknown --network '\(network)': resnet50 or resnet18-cifar")
         }
-        print("\nconv2d on \(network) shapes, batch \(batch), \(imageSize)x\(imageSize) input (GFLOP/s; % of sgemm peak)")
-        print(pad("layer", 34) + pad("forward", 18) + pad("backward", 18) + pad("weight grad alone", 18))
+        let selected = layers.filter { candidate in layer.map { candidate.name.contains($0) } ?? true }
+        if selected.isEmpty { throw ValidationError("no \(network) layer's name contains '\(layer ?? "")'") }
+        print("\nconv2d on \(network) shapes, batch \(batch), \(imageSize)x\(imageSize) input (GFLOP/s; % of sgemm peak;")
+        print("ms per training step: every occurrence's forward and backward, the first layer's without an input gradient)")
+        print(pad("layer", 34) + pad("forward", 18) + pad("backward", 18) + pad("weight grad alone", 18) + "ms per step")
         var totals = (forwardFLOPs: 0.0, forwardSeconds: 0.0, backwardFLOPs: 0.0, backwardSeconds: 0.0,
-                      weightSeconds: 0.0)
-        for (name, s) in shapes {
+                      weightSeconds: 0.0, stepSeconds: 0.0)
+        for layer in selected {
+            let s = layer.shape
             let x = Buffer(s.inputCount, seed: 4), w = Buffer(s.weightCount, seed: 5)
             let y = Buffer(s.outputCount, seed: 6), dx = Buffer(s.inputCount, seed: 7), dw = Buffer(s.weightCount, seed: 8)
             let workspace = Buffer(max(Conv2dKernel.backwardWorkspaceCount(s), 1), seed: 9)
@@ -61,15 +66,16 @@ struct KernelBench: ParsableCommand {
                                       dBias: nil, workspace: workspace.pointer)
             }
             let flops = s.forwardFLOPs
+            let step = Double(layer.count) * (forward + (layer.first ? weightOnly : backward))
             totals.forwardFLOPs += flops; totals.forwardSeconds += forward
             totals.backwardFLOPs += 2 * flops; totals.backwardSeconds += backward
-            totals.weightSeconds += weightOnly
-            print(pad("  " + name, 34) + rate(flops, forward, peak) + rate(2 * flops, backward, peak)
-                  + rate(flops, weightOnly, peak))
+            totals.weightSeconds += weightOnly; totals.stepSeconds += step
+            print(pad("  " + layer.name + (layer.count > 1 ? " (×\(layer.count))" : ""), 34) + rate(flops, forward, peak)
+                  + rate(2 * flops, backward, peak) + rate(flops, weightOnly, peak) + String(format: "%7.1f", 1000 * step))
         }
         print(pad("  all layers above", 34) + rate(totals.forwardFLOPs, totals.forwardSeconds, peak)
               + rate(totals.backwardFLOPs, totals.backwardSeconds, peak)
-              + rate(totals.forwardFLOPs, totals.weightSeconds, peak))
+              + rate(totals.forwardFLOPs, totals.weightSeconds, peak) + String(format: "%7.1f", 1000 * totals.stepSeconds))
     }
 
     func rate(_ flops: Double, _ seconds: Double, _ peak: Double) -> String {
@@ -78,48 +84,63 @@ struct KernelBench: ParsableCommand {
     }
 }
 
-/// The distinct convolutions of ResNet-50 (torchvision), one of each.
-func resnet50Shapes(batch: Int, image: Int) -> [(String, Conv2dShape)] {
-    func conv(_ c: Int, _ o: Int, _ k: Int, _ s: Int, _ hw: Int) -> Conv2dShape {
-        Conv2dShape(batch: batch, inChannels: c, height: hw, width: hw, outChannels: o, kernelH: k, kernelW: k,
-                    strideH: s, strideW: s, padH: k / 2, padW: k / 2)
-    }
+/// One distinct convolution of a network: how many times one step runs it, and whether it is
+/// the first layer (whose input needs no gradient).
+struct Layer {
+    let name: String
+    let shape: Conv2dShape
+    var count = 1
+    var first = false
+}
+
+func conv(batch: Int, _ c: Int, _ o: Int, _ k: Int, _ s: Int, _ hw: Int) -> Conv2dShape {
+    Conv2dShape(batch: batch, inChannels: c, height: hw, width: hw, outChannels: o, kernelH: k, kernelW: k,
+                strideH: s, strideW: s, padH: k / 2, padW: k / 2)
+}
+
+/// The distinct convolutions of ResNet-50 (torchvision: the stride on the 3x3 conv), with the
+/// number of times each runs.
+func resnet50Layers(batch: Int, image: Int) -> [Layer] {
     let r = image / 4  // after the stem
-    var shapes: [(String, Conv2dShape)] = [("conv1 7x7/2 3->64", conv(3, 64, 7, 2, image))]
-    for (stage, (planes, inPlanes, hw)) in [(64, 64, r), (128, 256, r), (256, 512, r / 2), (512, 1024, r / 4)].enumerated() {
+    var layers = [Layer(name: "conv1 7x7/2 3->64", shape: conv(batch: batch, 3, 64, 7, 2, image), first: true)]
+    let stages = [(64, 64, r, 3), (128, 256, r, 4), (256, 512, r / 2, 6), (512, 1024, r / 4, 3)]
+    for (stage, (planes, inPlanes, hw, blocks)) in stages.enumerated() {
         let stride = stage == 0 ? 1 : 2
         let out = hw / stride
         let tag = "layer\(stage + 1)"
-        shapes.append(("\(tag) 1x1 \(inPlanes)->\(planes)", conv(inPlanes, planes, 1, 1, hw)))
-        shapes.append(("\(tag) 3x3/\(stride) \(planes)", conv(planes, planes, 3, stride, hw)))
-        if stride == 2 { shapes.append(("\(tag) 3x3 \(planes)", conv(planes, planes, 3, 1, out))) }
-        shapes.append(("\(tag) 1x1 \(planes)->\(planes * 4)", conv(planes, planes * 4, 1, 1, out)))
-        shapes.append(("\(tag) 1x1 \(planes * 4)->\(planes)", conv(planes * 4, planes, 1, 1, out)))
-        shapes.append(("\(tag) downsample 1x1/\(stride)", conv(inPlanes, planes * 4, 1, stride, hw)))
+        layers.append(Layer(name: "\(tag) 1x1 \(inPlanes)->\(planes)", shape: conv(batch: batch, inPlanes, planes, 1, 1, hw)))
+        if stride == 2 {
+            layers.append(Layer(name: "\(tag) 3x3/2 \(planes)", shape: conv(batch: batch, planes, planes, 3, 2, hw)))
+            layers.append(Layer(name: "\(tag) 3x3 \(planes)", shape: conv(batch: batch, planes, planes, 3, 1, out), count: blocks - 1))
+        } else {
+            layers.append(Layer(name: "\(tag) 3x3 \(planes)", shape: conv(batch: batch, planes, planes, 3, 1, hw), count: blocks))
+        }
+        layers.append(Layer(name: "\(tag) 1x1 \(planes)->\(planes * 4)", shape: conv(batch: batch, planes, planes * 4, 1, 1, out),
+                            count: blocks))
+        layers.append(Layer(name: "\(tag) 1x1 \(planes * 4)->\(planes)", shape: conv(batch: batch, planes * 4, planes, 1, 1, out),
+                            count: blocks - 1))
+        layers.append(Layer(name: "\(tag) downsample 1x1/\(stride)", shape: conv(batch: batch, inPlanes, planes * 4, 1, stride, hw)))
     }
-    return shapes
+    return layers
 }
 
 /// The distinct convolutions of ResNet-18 with the CIFAR stem (3x3, no pooling) on one input
-/// channel, one of each; at 28² the stages run at 28, 14, 7 and 4.
-func resnet18CIFARShapes(batch: Int, image: Int) -> [(String, Conv2dShape)] {
-    func conv(_ c: Int, _ o: Int, _ k: Int, _ s: Int, _ hw: Int) -> Conv2dShape {
-        Conv2dShape(batch: batch, inChannels: c, height: hw, width: hw, outChannels: o, kernelH: k, kernelW: k,
-                    strideH: s, strideW: s, padH: k / 2, padW: k / 2)
-    }
-    var shapes: [(String, Conv2dShape)] = [("conv1 3x3 1->64", conv(1, 64, 3, 1, image))]
+/// channel, with the number of times each runs; at 28² the stages run at 28, 14, 7 and 4.
+func resnet18CIFARLayers(batch: Int, image: Int) -> [Layer] {
+    var layers = [Layer(name: "conv1 3x3 1->64", shape: conv(batch: batch, 1, 64, 3, 1, image), first: true)]
     var hw = image
     for (stage, planes) in [64, 128, 256, 512].enumerated() {
         let tag = "layer\(stage + 1)"
         if stage > 0 {
             let out = (hw + 1) / 2
-            shapes.append(("\(tag) 3x3/2 \(planes / 2)->\(planes)", conv(planes / 2, planes, 3, 2, hw)))
-            shapes.append(("\(tag) downsample 1x1/2", conv(planes / 2, planes, 1, 2, hw)))
+            layers.append(Layer(name: "\(tag) 3x3/2 \(planes / 2)->\(planes)", shape: conv(batch: batch, planes / 2, planes, 3, 2, hw)))
+            layers.append(Layer(name: "\(tag) downsample 1x1/2", shape: conv(batch: batch, planes / 2, planes, 1, 2, hw)))
             hw = out
         }
-        shapes.append(("\(tag) 3x3 \(planes) at \(hw)", conv(planes, planes, 3, 1, hw)))
+        layers.append(Layer(name: "\(tag) 3x3 \(planes) at \(hw)", shape: conv(batch: batch, planes, planes, 3, 1, hw),
+                            count: stage == 0 ? 4 : 3))
     }
-    return shapes
+    return layers
 }
 
 final class Buffer {
