@@ -56,6 +56,10 @@ final class GradientCheckTests: XCTestCase {
         checkGradients("mul broadcast (SE rescale)", inputs: [a, s]) { $0[0] * $0[1] }
         checkGradients("mul same shape", inputs: [a, testTensor([2, 3, 2, 2], seed: 17)]) { $0[0] * $0[1] }
         checkGradients("mul scalar, sum, mean", inputs: [a]) { ($0[0] * 3).sum() + $0[0].mean() }
+        // Divisors at least 0.5 from zero (either sign), where finite differences stay accurate.
+        checkGradients("div broadcast", inputs: [a, testTensor([2, 3, 1, 1], seed: 18, floor: 0.5)]) { $0[0] / $0[1] }
+        checkGradients("div same shape", inputs: [a, testTensor([2, 3, 2, 2], seed: 19, floor: 0.5)]) { $0[0] / $0[1] }
+        checkGradients("div broadcast dividend", inputs: [s, testTensor([2, 3, 2, 2], seed: 20, floor: 0.5)]) { $0[0] / $0[1] }
     }
 
     func testDenseOps() {

@@ -38,10 +38,48 @@ private func binary(_ op: BinaryOp, _ name: String, _ a: Tensor, _ b: Tensor) ->
                                                   target: g.pointer)
                 return g
             case .divide:
-                preconditionFailure("div: backward is not implemented")
+                // Handled by `divide`, which keeps the quotient its backward needs.
+                preconditionFailure("div: recorded through divide(_:_:)")
             }
         }
         return [gradient(operands[0], isA: true), gradient(operands[1], isA: false)]
+    }
+}
+
+/// `a / b` with broadcasting: `da = Σ dy / b`, `db = −Σ (dy / b) · (a / b)`, each summed down
+/// onto its operand's shape.
+private func divide(_ a: Tensor, _ b: Tensor) -> Tensor {
+    let layout = broadcastLayout("div", a, b)
+    let y = Tensor(uninitialized: layout.shape)
+    ElementwiseKernel.binary(.divide, layout, a: a.pointer, b: b.pointer, out: y.pointer)
+    let (aShape, bShape) = (a.shape, b.shape)
+    let needsGrad = (a: a.requiresGrad, b: b.requiresGrad)
+    let divisor: Tensor? = needsGrad.a || needsGrad.b ? b : nil
+    let quotient = needsGrad.b ? y.storage : nil
+    return y.record("div", inputs: [a, b]) { dy in
+        guard let divisor else { return [nil, nil] }
+        // dy / b, in the output's shape.
+        let scaled = Tensor(uninitialized: layout.shape)
+        ElementwiseKernel.binary(.divide, broadcastLayout("div", dy, divisor), a: dy.pointer, b: divisor.pointer,
+                                 out: scaled.pointer)
+        var da: Tensor? = nil
+        if needsGrad.a {
+            if aShape == layout.shape { da = scaled } else {
+                da = Tensor(zeros: aShape)
+                ElementwiseKernel.reduceToOperand(layout, operandIsA: true, source: scaled.pointer, target: da!.pointer)
+            }
+        }
+        var db: Tensor? = nil
+        if needsGrad.b, let quotient {
+            let g = Tensor(zeros: bShape)
+            let same = BroadcastLayout(layout.shape, layout.shape)!
+            let terms = Tensor(uninitialized: layout.shape)
+            ElementwiseKernel.binary(.multiply, same, a: scaled.pointer, b: quotient.base, out: terms.pointer)
+            ElementwiseKernel.reduceToOperand(layout, operandIsA: false, source: terms.pointer, target: g.pointer)
+            ElementwiseKernel.scale(g.pointer, by: -1, into: g.pointer, count: g.count)
+            db = g
+        }
+        return [da, db]
     }
 }
 
@@ -51,6 +89,8 @@ public func + (a: Tensor, b: Tensor) -> Tensor { binary(.add, "add", a, b) }
 public func - (a: Tensor, b: Tensor) -> Tensor { binary(.subtract, "sub", a, b) }
 /// Elementwise `a · b` with broadcasting (the SE rescale is `[N,C,H,W] * [N,C,1,1]`).
 public func * (a: Tensor, b: Tensor) -> Tensor { binary(.multiply, "mul", a, b) }
+/// Elementwise `a / b` with broadcasting (PyTorch's true division).
+public func / (a: Tensor, b: Tensor) -> Tensor { divide(a, b) }
 
 /// `x · scalar`.
 public func * (x: Tensor, scalar: Float) -> Tensor {
