@@ -4,6 +4,19 @@ import TestSupport
 import XCTest
 
 final class EngineTests: XCTestCase {
+    /// `a / b` broadcasts as PyTorch's true division: `[2,3,2,2] / [2,3,1,1]` divides each
+    /// (image, channel) plane by its own value; `[3,1,1] / [2,3,2,2]` the other way round.
+    func testDivisionBroadcasts() {
+        let a = testTensor([2, 3, 2, 2], seed: 31), b = testTensor([2, 3, 1, 1], seed: 32, floor: 0.5)
+        let y = a / b
+        XCTAssertEqual(y.shape, [2, 3, 2, 2])
+        for i in 0..<y.count { XCTAssertEqual(y.pointer[i], a.pointer[i] / b.pointer[i / 4], "element \(i)") }
+        let c = testTensor([3, 1, 1], seed: 33), d = testTensor([2, 3, 2, 2], seed: 34, floor: 0.5)
+        let z = c / d
+        XCTAssertEqual(z.shape, [2, 3, 2, 2])
+        for i in 0..<z.count { XCTAssertEqual(z.pointer[i], c.pointer[(i / 4) % 3] / d.pointer[i], "element \(i)") }
+    }
+
     func testGradientsAccumulateUntilZeroed() {
         let w = Tensor(shape: [3], data: [1, 2, 3])
         w.requiresGrad = true

@@ -65,16 +65,18 @@ private func divide(_ a: Tensor, _ b: Tensor) -> Tensor {
         var da: Tensor? = nil
         if needsGrad.a {
             if aShape == layout.shape { da = scaled } else {
-                da = Tensor(zeros: aShape)
-                ElementwiseKernel.reduceToOperand(layout, operandIsA: true, source: scaled.pointer, target: da!.pointer)
+                let g = Tensor(zeros: aShape)
+                ElementwiseKernel.reduceToOperand(layout, operandIsA: true, source: scaled.pointer, target: g.pointer)
+                da = g
             }
         }
         var db: Tensor? = nil
         if needsGrad.b, let quotient {
-            let g = Tensor(zeros: bShape)
-            let same = BroadcastLayout(layout.shape, layout.shape)!
+            // −Σ (dy / b) · y: the product rule's factor is the quotient, in the output's shape.
             let terms = Tensor(uninitialized: layout.shape)
-            ElementwiseKernel.binary(.multiply, same, a: scaled.pointer, b: quotient.base, out: terms.pointer)
+            ElementwiseKernel.binary(.multiply, broadcastLayout("div", scaled, terms), a: scaled.pointer, b: quotient.base,
+                                     out: terms.pointer)
+            let g = Tensor(zeros: bShape)
             ElementwiseKernel.reduceToOperand(layout, operandIsA: false, source: terms.pointer, target: g.pointer)
             ElementwiseKernel.scale(g.pointer, by: -1, into: g.pointer, count: g.count)
             db = g
