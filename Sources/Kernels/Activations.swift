@@ -18,19 +18,15 @@ public enum ActivationKernel {
         Parallel.forRanges(count, grain: grain) { r in for i in r { y[i] = max(a[i] + b[i], 0) } }
     }
 
-    /// `dx = dy` where the output was positive; reads the saved output, not the input.
-    /// Branch-free in SIMD: with signs at random a per-element branch mispredicts half the time.
+    /// `dx = dy` where the output was positive (`reluPassed`); reads the saved output, not the input.
     public static func reluBackward(y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
         Parallel.forRanges(count, grain: grain) { r in
             var i = r.lowerBound
-            while i + 16 <= r.upperBound {
-                let mask = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self) .> 0
-                let g = UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD16<Float>.self)
-                UnsafeMutableRawPointer(dx + i).storeBytes(of: SIMD16<Float>(repeating: 0).replacing(with: g, where: mask),
-                                                         as: SIMD16<Float>.self)
-                i += 16
+            while i + 8 <= r.upperBound {
+                UnsafeMutableRawPointer(dx + i).storeBytes(of: reluPassed(dy, where: y, at: i), as: SIMD8<Float>.self)
+                i += 8
             }
-            while i < r.upperBound { dx[i] = y[i] > 0 ? dy[i] : 0; i += 1 }
+            while i < r.upperBound { dx[i] = reluPassed(dy[i], where: y[i]); i += 1 }
         }
     }
 
@@ -61,3 +57,14 @@ public enum ActivationKernel {
         }
     }
 }
+
+/// ReLU's backward rule, for every kernel that applies it (ReLU, add + ReLU, batch norm + ReLU):
+/// the gradient `dy` passes where the ReLU's output `y` is positive and is zero elsewhere.
+/// Eight lanes from `i`, branch-free (with signs at random a branch mispredicts half the time).
+@inline(__always) func reluPassed(_ dy: UnsafePointer<Float>, where y: UnsafePointer<Float>, at i: Int) -> SIMD8<Float> {
+    let positive = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self) .> 0
+    return SIMD8<Float>().replacing(with: UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD8<Float>.self), where: positive)
+}
+
+/// The same rule for one value.
+@inline(__always) func reluPassed(_ dy: Float, where y: Float) -> Float { y > 0 ? dy : 0 }

@@ -60,6 +60,18 @@ public enum BLAS {
         return try body()
     }
 
+    /// `Parallel.forWorkers` for loops whose workers each call sgemm: with more than one worker,
+    /// OpenBLAS runs single-threaded inside each, so the workers' products proceed side by side
+    /// with no barrier between them; a lone worker keeps all of OpenBLAS's threads. Returns how
+    /// many workers ran.
+    @discardableResult
+    static func forWorkers(_ count: Int, maxWorkers: Int = .max,
+                           _ body: (_ worker: Int, _ range: Range<Int>) -> Void) -> Int {
+        let workers = min(max(maxWorkers, 1), Parallel.workerCount(for: count))
+        withThreads(workers > 1 ? 1 : threads) { Parallel.forWorkers(count, maxWorkers: workers, body) }
+        return workers
+    }
+
     /// The `OPENBLAS_CORETYPE` this CPU deserves, judged from its feature flags.
     public static func preferredCoreType(flags: Set<String> = System.cpuFlags()) -> String? {
         if ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(flags.contains) { return "SkylakeX" }

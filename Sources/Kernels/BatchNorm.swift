@@ -60,10 +60,10 @@ public enum BatchNormKernel {
                 if let reluOutput {
                     let y = reluOutput + offset
                     pairedSums(plane, into: &s, &q) { i in
-                        let d = SIMD8<Float>().replacing(with: load(g, i), where: load(y, i) .> 0)
+                        let d = reluPassed(g, where: y, at: i)
                         return (d, d * (load(v, i) - SIMD8(repeating: m)))
                     } scalar: { i in
-                        let d: Float = y[i] > 0 ? g[i] : 0
+                        let d = reluPassed(g[i], where: y[i])
                         return (d, d * (v[i] - m))
                     }
                 } else {
@@ -98,16 +98,15 @@ public enum BatchNormKernel {
             let m = mean[c]
             let g = dy + nc * plane, v = x + nc * plane, out = dx + nc * plane
             if let reluOutput {
-                // Branch-free: a per-element branch on the output's sign would mispredict half the time.
                 let y = reluOutput + nc * plane
                 var i = 0
                 while i + 8 <= plane {
-                    let d = SIMD8<Float>().replacing(with: load(g, i), where: load(y, i) .> 0)
+                    let d = reluPassed(g, where: y, at: i)
                     store(out, i, SIMD8(repeating: gain) * (d - SIMD8(repeating: meanDy)
                                                             - (load(v, i) - SIMD8(repeating: m)) * SIMD8(repeating: proj)))
                     i += 8
                 }
-                for i in i..<plane { out[i] = gain * ((y[i] > 0 ? g[i] : 0) - meanDy - (v[i] - m) * proj) }
+                for i in i..<plane { out[i] = gain * (reluPassed(g[i], where: y[i]) - meanDy - (v[i] - m) * proj) }
             } else {
                 for i in 0..<plane { out[i] = gain * (g[i] - meanDy - (v[i] - m) * proj) }
             }
@@ -126,10 +125,10 @@ public enum BatchNormKernel {
                 let y = reluOutput + nc * plane
                 var i = 0
                 while i + 8 <= plane {
-                    store(out, i, SIMD8<Float>().replacing(with: load(g, i), where: load(y, i) .> 0) * SIMD8(repeating: gain))
+                    store(out, i, reluPassed(g, where: y, at: i) * SIMD8(repeating: gain))
                     i += 8
                 }
-                for i in i..<plane { out[i] = (y[i] > 0 ? g[i] : 0) * gain }
+                for i in i..<plane { out[i] = reluPassed(g[i], where: y[i]) * gain }
             } else {
                 for i in 0..<plane { out[i] = g[i] * gain }
             }

@@ -263,7 +263,7 @@ public enum Conv2dKernel {
                                                   du: worker == 0 ? workspace : schedule.partialSum(worker, in: scratch, count: count),
                                                   overwrite: first, scratch: groupScratch)
             }
-            for worker in 1..<max(workers, 1) {
+            for worker in 1..<workers {
                 BLAS.axpy(count, alpha: 1, x: schedule.partialSum(worker, in: scratch, count: count), y: workspace)
             }
             Winograd.accumulateWeightGradient(fromTransformed: workspace, outChannels: s.outChannels, inChannels: s.inChannels,

@@ -56,14 +56,10 @@ enum Winograd {
         }
     }
 
-    /// Runs `body(ξ)` for each of the α² points, spread over the workers, each calling
-    /// single-threaded BLAS: every worker's products run at once with no barrier between them.
+    /// Runs `body(ξ)` for each of the α² points, spread over the workers (`BLAS.forWorkers`).
     private static func forEachPoint(_ t: Tile, _ body: (_ xi: Int) -> Void) {
-        let points = t.alpha * t.alpha
-        BLAS.withThreads(Parallel.workerCount(for: points) > 1 ? 1 : BLAS.threads) {
-            Parallel.forWorkers(points) { _, range in
-                for xi in range { body(xi) }
-            }
+        BLAS.forWorkers(t.alpha * t.alpha) { _, range in
+            for xi in range { body(xi) }
         }
     }
 
