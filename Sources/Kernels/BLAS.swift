@@ -91,9 +91,11 @@ public enum BLAS {
         }
     }
 
-    /// True when OpenBLAS loaded a kernel family below what the CPU can run.
-    public static var coreIsDegraded: Bool {
-        coreTypeToForce(loadedCore: coreName, flags: System.cpuFlags(), environmentSet: false) != nil
+    /// True when OpenBLAS loaded a kernel family below what the CPU can run and nobody chose it:
+    /// a core pinned through `OPENBLAS_CORETYPE` is the user's decision, never a degradation.
+    public static func coreIsDegraded(environment: (String) -> String? = System.environment) -> Bool {
+        coreTypeToForce(loadedCore: coreName, flags: System.cpuFlags(),
+                        environmentSet: environment("OPENBLAS_CORETYPE") != nil) != nil
     }
 
     /// The `OPENBLAS_CORETYPE` to restart with, or nil when the loaded core is right or the

@@ -6,12 +6,16 @@ import Distributed
 public func agree<T>(_ communicator: Communicator, _ what: String, _ body: () throws -> T) throws -> T {
     var result: Result<T, Error>
     do { result = .success(try body()) } catch { result = .failure(error) }
-    var flags = [Double](repeating: 0, count: communicator.size)
-    if case .failure = result { flags[communicator.rank] = 1 }
-    communicator.allReduceSum(&flags)
-    let failed = flags.indices.filter { flags[$0] > 0 }
+    // Each rank's message (empty when it succeeded): the same refusal on every rank is printed once.
+    var message: [UInt8] = []
+    if case .failure(let error) = result { message = Array("\(error)".utf8) }
+    let messages = communicator.allGather(message)
+    let failed = messages.indices.filter { !messages[$0].isEmpty }
     switch result {
-    case .failure(let error): throw error is RankSymmetricError ? error : AgreedFailure(underlying: error)
+    case .failure(let error):
+        if error is RankSymmetricError { throw error }
+        let firstWithSameMessage = failed.first { messages[$0] == message }
+        throw AgreedFailure(underlying: error, reportedElsewhere: firstWithSameMessage != communicator.rank)
     case .success(let value):
         guard failed.isEmpty else { throw PeerFailure(ranks: failed, what: what) }
         return value
@@ -27,9 +31,19 @@ public struct PeerFailure: Error, CustomStringConvertible {
     }
 }
 
-/// This rank's own error, which every other rank has learned of.
+/// This rank's own error, which every other rank has learned of. When a lower rank met the
+/// same error with the same message, that rank prints it and this one stays quiet.
 public struct AgreedFailure: RankSymmetricError, CustomStringConvertible {
     public let underlying: Error
+    public let reportedElsewhere: Bool
+    public init(underlying: Error, reportedElsewhere: Bool = false) {
+        self.underlying = underlying
+        self.reportedElsewhere = reportedElsewhere
+    }
+    /// An error every rank meets identically (computed from agreed values): rank 0 reports it.
+    public init(onEveryRank underlying: Error, rank: Int) {
+        self.init(underlying: underlying, reportedElsewhere: rank != 0)
+    }
     public var description: String { "\(underlying)" }
 }
 

@@ -15,6 +15,19 @@ public struct TrainingSummary {
     public var lastEvaluation: EvaluationResult?
     public var stoppedBySignal: Bool
     public var lastCheckpoint: String?
+    /// Images trained on all ranks in this process's steps, and the seconds those steps took
+    /// (evaluations and checkpoints excluded).
+    public var images = 0
+    public var stepSeconds = 0.0
+    /// Seconds from the first step to the end, everything included.
+    public var wallSeconds = 0.0
+
+    /// The line a run ends with: how many steps, how long, how fast.
+    public var closingLine: String {
+        let rate = stepSeconds > 0 ? Double(images) / stepSeconds : 0
+        return String(format: "%d step%@ in %@ (%.1f s in training steps): %.1f images/s over %d images",
+                      steps, steps == 1 ? "" : "s", Console.duration(wallSeconds), stepSeconds, rate, images)
+    }
 }
 
 /// One training run on one rank: builds everything from the config, then trains with the
@@ -110,8 +123,9 @@ public final class Trainer {
             if resumed.progress.worldSize != world {
                 let perRank = resumed.progress.globalBatch / (world * config.accumulate)
                 guard perRank * world * config.accumulate == resumed.progress.globalBatch, perRank > 0 else {
-                    throw TrainingError("\(sharedPath): its global batch \(resumed.progress.globalBatch) cannot be split over "
-                                        + "\(world) ranks × accumulate \(config.accumulate)")
+                    throw AgreedFailure(onEveryRank: TrainingError(
+                        "\(sharedPath): its global batch \(resumed.progress.globalBatch) cannot be split over "
+                        + "\(world) ranks × accumulate \(config.accumulate)"), rank: communicator.rank)
                 }
                 console.info("resuming on \(world) ranks (saved on \(resumed.progress.worldSize)): batch \(perRank) per rank keeps "
                              + "the global batch \(resumed.progress.globalBatch); the run is not bitwise identical to one on the original world size")
@@ -214,8 +228,9 @@ public final class Trainer {
                     console.info("step \(progress.globalStep + 1): non-finite loss or gradient on rank\(badRanks.count > 1 ? "s" : "") "
                                  + "\(badRanks.map(String.init).joined(separator: ", ")); step skipped")
                 } else {
-                    throw AgreedFailure(underlying: TrainingError("step \(progress.globalStep + 1): non-finite loss or gradient on rank\(badRanks.count > 1 ? "s" : "") "
-                                        + "\(badRanks.map(String.init).joined(separator: ", ")); stopping (set non_finite: skip to skip such steps)"))
+                    throw AgreedFailure(onEveryRank: TrainingError("step \(progress.globalStep + 1): non-finite loss or gradient on rank\(badRanks.count > 1 ? "s" : "") "
+                                        + "\(badRanks.map(String.init).joined(separator: ", ")); stopping (set non_finite: skip to skip such steps)"),
+                                        rank: communicator.rank)
                 }
                 optimizer.zeroGrad()
                 communicator.allReduceSum(&totals)
@@ -223,15 +238,19 @@ public final class Trainer {
                 progress.stepInEpoch += 1
                 progress.samplesInEpoch += Int(totals[3])
                 summary.steps += 1
+                summary.images += Int(totals[3])
                 let stepLoss = totals[2] > 0 ? totals[0] / totals[2] : 0
                 summary.losses.append(stepLoss)
                 let now = System.now()
                 window.loss += totals[0]; window.correct += totals[1]; window.count += totals[2]; window.steps += 1
                 window.seconds += now - stepStart
+                summary.stepSeconds += now - stepStart
                 let rate = Double(window.steps * globalBatch) / max(window.seconds, 1e-9)
                 let perStep = (now - runStart) / Double(progress.globalStep - firstStep)
                 let remaining = Double(totalSteps - progress.globalStep) * perStep
-                if progress.globalStep % config.logEvery == 0 || micro >= plan.count {
+                // The first step of a run is logged too: under mpirun or Slurm the output is a pipe with no
+                // live bar, and a user should see within seconds that training runs.
+                if progress.globalStep % config.logEvery == 0 || micro >= plan.count || progress.globalStep == firstStep + 1 {
                     let meanLoss = window.loss / max(window.count, 1), accuracy = window.correct / max(window.count, 1)
                     console.info(String(format: "epoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  lr %.4g  %.1f img/s  ETA %@",
                                         progress.epoch + 1, config.epochs, progress.stepInEpoch, stepsPerEpoch, meanLoss,
@@ -255,6 +274,7 @@ public final class Trainer {
                     summary.lastCheckpoint = try saveCheckpoint(isBest: false)
                     console.info("stop requested: saved \(summary.lastCheckpoint!) at step \(progress.globalStep); exiting")
                     summary.stoppedBySignal = true
+                    summary.wallSeconds = System.now() - runStart
                     return summary
                 }
                 let epochEnded = progress.stepInEpoch == 0
@@ -274,6 +294,7 @@ public final class Trainer {
                 if reachedMax { break training }
             }
         }
+        summary.wallSeconds = System.now() - runStart
         return summary
     }
 

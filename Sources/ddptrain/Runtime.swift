@@ -24,7 +24,7 @@ enum Runtime {
         do {
             code = try body(communicator, console)
         } catch {
-            console.error("\(error)")
+            if (error as? AgreedFailure)?.reportedElsewhere != true { console.error("\(error)") }
             if communicator.size > 1 && !(error is RankSymmetricError) {
                 // Only this rank knows: take every rank down rather than leave them waiting.
                 communicator.abort(code: 1)

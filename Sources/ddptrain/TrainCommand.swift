@@ -70,9 +70,9 @@ struct TrainCommand: ParsableCommand {
             StopSignal.install()
             let trainer = try Trainer(config: config, communicator: communicator, console: console)
             let summary = try trainer.run()
-            if !summary.stoppedBySignal {
-                console.info("done: \(trainer.progress.globalStep) steps\(summary.lastCheckpoint.map { ", last checkpoint \($0)" } ?? "")")
-            }
+            let checkpoint = summary.lastCheckpoint.map { ", last checkpoint \($0)" } ?? ""
+            console.info("\(summary.stoppedBySignal ? "stopped" : "done"): \(summary.closingLine); "
+                         + "global step \(trainer.progress.globalStep)\(checkpoint)")
             return 0
         }
     }

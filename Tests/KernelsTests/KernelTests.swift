@@ -249,8 +249,11 @@ final class KernelTests: XCTestCase {
         XCTAssertNil(BLAS.coreTypeToForce(loadedCore: "Zen", flags: ["avx2", "fma"], environmentSet: false))
         XCTAssertNil(BLAS.coreTypeToForce(loadedCore: "SkylakeX", flags: avx512, environmentSet: false))
         XCTAssertNil(BLAS.coreTypeToForce(loadedCore: "Prescott", flags: avx512, environmentSet: true), "the user's choice stands")
-        // Whatever this machine is, the loaded core must not be below what its CPU runs.
-        XCTAssertFalse(BLAS.coreIsDegraded, "OpenBLAS loaded \(BLAS.coreName); launch/test sets OPENBLAS_CORETYPE")
+        // A pinned core is never reported as degraded, whatever the machine: the pin stands.
+        XCTAssertFalse(BLAS.coreIsDegraded(environment: { $0 == "OPENBLAS_CORETYPE" ? "Haswell" : nil }))
+        // Unpinned, the loaded core is degraded exactly when the rule above would force another.
+        let unpinned = BLAS.coreTypeToForce(loadedCore: BLAS.coreName, flags: System.cpuFlags(), environmentSet: false)
+        XCTAssertEqual(BLAS.coreIsDegraded(environment: { _ in nil }), unpinned != nil)
     }
 
     func testTunedEnvironmentFillsOnlyWhatIsUnset() {
