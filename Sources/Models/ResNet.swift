@@ -4,7 +4,7 @@ import NN
 /// torchvision's ResNet, driven by one table for every depth, with the SE variant and a
 /// CIFAR stem for small images.
 public final class ResNet: Module, Layer {
-    public enum Stem: String, Sendable, CaseIterable {
+    public enum Stem: String, Sendable, CaseIterable, Codable {
         /// 7x7 stride-2 conv + 3x3 stride-2 max pool.
         case imagenet
         /// 3x3 stride-1 conv, no max pool.

@@ -82,13 +82,7 @@ public final class Trainer {
             Initializers.manualSeed(config.seed)
             let model = entry.build(modelOptions)
             if let weights = config.weights { try Self.loadWeights(weights, into: model, entry: entry, console: console) }
-            let named = model.namedParameters()
-            let groups = config.noDecayNormAndBias
-                ? ParamGroup.decayingWeightsOnly(named, lr: config.lr, weightDecay: config.weightDecay)
-                : [ParamGroup(parameters: named, lr: config.lr, weightDecay: config.weightDecay)]
-            let optimizer: Optimizer = config.optimizer == "adamw"
-                ? AdamW(groups, betas: (config.betas[0], config.betas[1]))
-                : SGD(groups, momentum: config.momentum, nesterov: config.nesterov)
+            let optimizer = config.makeOptimizer(model.namedParameters())
             return (entry, model, train, eval, optimizer)
         }
         (entry, model, trainData, evalData, optimizer) = local
@@ -138,14 +132,14 @@ public final class Trainer {
         progress.worldSize = world
         progress.globalBatch = globalBatch
         self.progress = progress
-        baseLR = config.lr * (config.lrScaling == "linear" ? Double(globalBatch) / 256 : 1)
+        baseLR = config.lr * (config.lrScaling == .linear ? Double(globalBatch) / 256 : 1)
         for i in optimizer.paramGroups.indices { optimizer.paramGroups[i].initialLR = baseLR }
         let decay: LRSchedule.Decay
         switch config.schedule {
-        case "step": decay = .step(every: config.stepSize, gamma: config.gamma)
-        case "multistep": decay = .multiStep(milestones: config.milestones, gamma: config.gamma)
-        case "cosine": decay = .cosine(totalEpochs: Double(config.epochs), minFactor: config.minLRFactor)
-        default: decay = .constant
+        case .step: decay = .step(every: config.stepSize, gamma: config.gamma)
+        case .multistep: decay = .multiStep(milestones: config.milestones, gamma: config.gamma)
+        case .cosine: decay = .cosine(totalEpochs: Double(config.epochs), minFactor: config.minLRFactor)
+        case .constant: decay = .constant
         }
         schedule = LRSchedule(decay, warmupEpochs: config.warmupEpochs, warmupStartFactor: config.warmupStartFactor)
         sampler = DistributedSampler(datasetSize: trainData.count, worldSize: world, rank: communicator.rank,
@@ -167,8 +161,8 @@ public final class Trainer {
             \(trainData.sampleShape.map(String.init).joined(separator: "x")), \(trainData.count) train / \(evalData.count) eval samples
               world size \(world), \(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, OpenBLAS core \(BLAS.coreName)
               global batch \(globalBatch) (\(config.batchSize) per rank\(config.accumulate > 1 ? " × \(config.accumulate) accumulated" : "")), \
-            lr \(String(format: "%.4g", baseLR)) \(config.schedule)\(config.warmupEpochs > 0 ? " after \(config.warmupEpochs) warmup epochs" : ""), \
-            \(config.optimizer)\(config.syncBN ? ", SyncBatchNorm" : "")
+            lr \(String(format: "%.4g", baseLR)) \(config.schedule.rawValue)\(config.warmupEpochs > 0 ? " after \(config.warmupEpochs) warmup epochs" : ""), \
+            \(config.optimizer.rawValue)\(config.syncBN ? ", SyncBatchNorm" : "")
               checkpoints in \(checkpointDir), logs in \(config.logDir ?? "runs/\(config.model)")\
             \(sharedPath.isEmpty ? "" : "\n  resumed from \(sharedPath) at epoch \(progress.epoch + 1), step \(progress.globalStep)")
             """)
@@ -224,7 +218,7 @@ public final class Trainer {
                 let badRanks = ddp.finishGradientSynchronization()
                 if badRanks.isEmpty {
                     optimizer.step()
-                } else if config.nonFinite == "skip" {
+                } else if config.nonFinite == .skip {
                     console.info("step \(progress.globalStep + 1): non-finite loss or gradient on rank\(badRanks.count > 1 ? "s" : "") "
                                  + "\(badRanks.map(String.init).joined(separator: ", ")); step skipped")
                 } else {

@@ -1,6 +1,8 @@
+import Autograd
 import Data
 import Foundation
 import Models
+import Optim
 import Yams
 
 /// Everything a training run is made of. Built from the defaults, then a YAML file, then
@@ -16,15 +18,15 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// The rate for a global batch of 256, scaled linearly to the actual global batch (Goyal et al.)
     /// unless `lrScaling` is `none`.
     public var lr = 0.1
-    public var lrScaling = "linear"
+    public var lrScaling = LRScaling.linear
     public var warmupEpochs = 0.0
     public var warmupStartFactor = 0.1
-    public var schedule = "cosine"
+    public var schedule = ScheduleKind.cosine
     public var milestones: [Double] = [30, 60, 80]
     public var stepSize = 30.0
     public var gamma = 0.1
     public var minLRFactor = 0.0
-    public var optimizer = "sgd"
+    public var optimizer = OptimizerKind.sgd
     public var momentum = 0.9
     public var nesterov = false
     public var weightDecay = 1e-4
@@ -49,12 +51,14 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var evalLimit: Int?
     public var numClasses: Int?
     public var inChannels: Int?
-    public var stem: String?
+    public var stem: ResNet.Stem?
     public var imageSize: Int?
     public var zeroInitResidual = false
     public var bucketCapMB = 25.0
     /// What a NaN or Inf loss or gradient does: `skip` the step or `stop` the run.
-    public var nonFinite = "stop"
+    public var nonFinite = NonFinitePolicy.stop
+    /// What a sample that does not decode does: stop the run (`error`) or be replaced (`skip`).
+    public var badSamples = BadSamplePolicy.error
     public var syntheticCount: Int?
 
     public init() {}
@@ -69,7 +73,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case weights, logDir = "log_dir", logEvery = "log_every", evalEvery = "eval_every", evalLimit = "eval_limit"
         case numClasses = "num_classes", inChannels = "in_channels", stem, imageSize = "image_size"
         case zeroInitResidual = "zero_init_residual", bucketCapMB = "bucket_cap_mb", nonFinite = "non_finite"
-        case syntheticCount = "synthetic_count"
+        case syntheticCount = "synthetic_count", badSamples = "bad_samples"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -92,21 +96,46 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         do { parsed = try Yams.load(yaml: text) } catch { throw Invalid("\(source): not valid YAML (\(error))") }
         guard let parsed else { return self }
         guard let map = parsed as? [String: Any] else { throw Invalid("\(source): the config must be a mapping of keys to values") }
+        return try merging(values: map, source: source)
+    }
+
+    /// Applies `values` (config keys to YAML-typed values) on top of `self`; a YAML file and the
+    /// command line both come through here, so both meet the same checks and messages.
+    public func merging(values map: [String: Any], source: String, naming name: (String) -> String = { "key '\($0)'" })
+        throws -> TrainingConfig {
         let known = Set(Self.keys)
         if let unknown = map.keys.sorted().first(where: { !known.contains($0) }) {
             throw Invalid("\(source): unknown key '\(unknown)'; known keys: \(Self.keys.sorted().joined(separator: ", "))")
         }
-        // Encode self, overlay the file's values, decode: types are checked by the decoder.
-        var merged = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as! [String: Any]
+        // Encode self, overlay the values, decode: types and allowed values are checked by the decoder.
+        var merged = jsonObject()
         for (key, value) in map { merged[key] = value is NSNull ? nil : value }
         do {
             return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: merged))
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
+                let DecodingError.dataCorrupted(context) {
             let key = context.codingPath.first?.stringValue ?? "?"
-            throw Invalid("\(source): key '\(key)' has a value of the wrong type (\(String(describing: map[key] ?? "nil")))")
+            let value = String(describing: map[key] ?? "nil")
+            if let choices = CodingKeys(stringValue: key).flatMap({ ConfigSetting.of($0).choices }) {
+                throw Invalid("\(source): \(name(key)) must be \(Self.either(choices)), got \(value)")
+            }
+            let expected: String
+            switch CodingKeys(stringValue: key).map({ ConfigSetting.of($0).value }) {
+            case .integer?: expected = "a whole number"
+            case .number?: expected = "a number"
+            case .numbers?: expected = "a list of numbers"
+            case .toggle?: expected = "true or false"
+            case .text?, nil: expected = "text"
+            }
+            throw Invalid("\(source): \(name(key)) must be \(expected), got \(value)")
         } catch {
             throw Invalid("\(source): \(error)")
         }
+    }
+
+    /// "a, b or c".
+    static func either(_ choices: [String]) -> String {
+        choices.count < 2 ? choices.joined() : choices.dropLast().joined(separator: ", ") + " or " + choices.last!
     }
 
     /// Checks every value a user can get wrong; the message names the key and what would be right.
@@ -117,13 +146,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try require(maxSteps.map { $0 > 0 } ?? true, "max_steps must be positive, got \(maxSteps ?? 0)")
         try require(batchSize > 0, "batch_size must be positive, got \(batchSize)")
         try require(lr > 0 && lr.isFinite, "lr must be a positive number, got \(lr)")
-        try require(["linear", "none"].contains(lrScaling), "lr_scaling must be linear or none, got \(lrScaling)")
         try require(warmupEpochs >= 0, "warmup_epochs must be >= 0, got \(warmupEpochs)")
-        try require(["constant", "step", "multistep", "cosine"].contains(schedule),
-                    "schedule must be constant, step, multistep or cosine, got \(schedule)")
         try require(gamma > 0, "gamma must be positive, got \(gamma)")
         try require(stepSize > 0, "step_size must be positive, got \(stepSize)")
-        try require(["sgd", "adamw"].contains(optimizer), "optimizer must be sgd or adamw, got \(optimizer)")
         try require(momentum >= 0 && momentum < 1, "momentum must be in [0, 1), got \(momentum)")
         try require(!nesterov || momentum > 0, "nesterov needs momentum > 0")
         try require(weightDecay >= 0, "weight_decay must be >= 0, got \(weightDecay)")
@@ -139,9 +164,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try require(numClasses.map { $0 > 0 } ?? true, "num_classes must be positive, got \(numClasses ?? 0)")
         try require(inChannels.map { $0 > 0 } ?? true, "in_channels must be positive, got \(inChannels ?? 0)")
         try require(imageSize.map { $0 > 0 } ?? true, "image_size must be positive, got \(imageSize ?? 0)")
-        try require(stem.map { ResNet.Stem(rawValue: $0) != nil } ?? true, "stem must be imagenet or cifar, got \(stem ?? "")")
         try require(bucketCapMB > 0, "bucket_cap_mb must be positive, got \(bucketCapMB)")
-        try require(["skip", "stop"].contains(nonFinite), "non_finite must be skip or stop, got \(nonFinite)")
         try require(resume.map { !$0.isEmpty } ?? true, "resume must be auto or a checkpoint path")
     }
 
@@ -152,7 +175,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 
     public var modelOptions: ModelOptions {
-        ModelOptions(numClasses: numClasses, inChannels: inChannels, stem: stem.flatMap(ResNet.Stem.init(rawValue:)),
+        ModelOptions(numClasses: numClasses, inChannels: inChannels, stem: stem,
                      imageSize: imageSize, zeroInitResidual: zeroInitResidual)
     }
 
@@ -166,5 +189,41 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// The resolved config as YAML-compatible JSON (for run.json and checkpoints).
     public func jsonObject() -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(self))) as? [String: Any] ?? [:]
+    }
+}
+
+extension TrainingConfig {
+    /// Applies a subcommand's config flags (see `CommandLineSettings`) on top of `self`.
+    public func merging(arguments: [String], for command: ConfigSetting.Commands, commandName: String) throws -> TrainingConfig {
+        let values = try CommandLineSettings.parse(arguments, for: command, commandName: commandName)
+        return try merging(values: values, source: "command line", naming: { ConfigSetting.named($0)?.flag ?? $0 })
+    }
+
+    static let modelOptionKeys: [CodingKeys] = [.numClasses, .inChannels, .stem, .imageSize]
+
+    /// A recipe's model options fit its own data set (Fashion-MNIST's 1 channel and CIFAR stem).
+    /// When the command line names another data set and none of those options, they are left to
+    /// the new data set's defaults instead of failing on the recipe's; returns what was dropped.
+    public mutating func leaveModelOptionsToData(recipe: TrainingConfig, commandLine: [String: Any]) -> [String] {
+        guard let data = commandLine[CodingKeys.data.rawValue] as? String, data != recipe.data,
+              !Self.modelOptionKeys.contains(where: { commandLine[$0.rawValue] != nil }) else { return [] }
+        let recipeValues = recipe.jsonObject()
+        let dropped = Self.modelOptionKeys.compactMap { key in recipeValues[key.rawValue].map { "\(key.rawValue) \($0)" } }
+        numClasses = nil; inChannels = nil; stem = nil; imageSize = nil
+        return dropped
+    }
+}
+
+extension TrainingConfig {
+    /// The configured optimizer over a model's named parameters (norm weights and biases
+    /// undecayed unless `no_decay_norm_and_bias` is off).
+    public func makeOptimizer(_ named: [(String, Tensor)]) -> Optimizer {
+        let groups = noDecayNormAndBias
+            ? ParamGroup.decayingWeightsOnly(named, lr: lr, weightDecay: weightDecay)
+            : [ParamGroup(parameters: named, lr: lr, weightDecay: weightDecay)]
+        switch optimizer {
+        case .adamw: return AdamW(groups, betas: (betas[0], betas[1]))
+        case .sgd: return SGD(groups, momentum: momentum, nesterov: nesterov)
+        }
     }
 }

@@ -16,39 +16,44 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Measure training speed on synthetic data.")
 
     @Argument(help: "Model name.") var model: String
-    @Option(help: "Samples per rank per step.") var batchSize = 16
-    @Option(help: "Image side.") var imageSize = 224
-    @Option(help: "Input channels.") var inChannels = 3
-    @Option(help: "Classes.") var numClasses = 1000
-    @Option(help: "ResNet stem: imagenet or cifar.") var stem = "imagenet"
     @Option(help: "Timed steps (after 2 warm-up steps).") var steps = 10
-    @Option(help: "Threads per rank.") var threads: Int?
-    @Flag(help: "Synchronise BatchNorm across ranks.") var syncBn = false
-    @Option(help: "Gradient bucket size in MiB, as PyTorch's bucket_cap_mb.") var bucketCapMb = 25.0
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Also print the time of every operation, forward and backward (rank 0).") var profile = false
+    @Argument(parsing: .allUnrecognized, help: .hidden) var settings: [String] = []
+
+    /// ImageNet-sized inputs unless the flags say otherwise.
+    static var defaults: TrainingConfig {
+        var config = TrainingConfig()
+        config.batchSize = 16; config.imageSize = 224; config.inChannels = 3; config.numClasses = 1000; config.stem = .imagenet
+        config.lr = 0.01
+        return config
+    }
 
     func validate() throws {
-        guard batchSize > 0, imageSize > 0, inChannels > 0, numClasses > 0, steps > 0 else {
-            throw ValidationError("--batch-size, --image-size, --in-channels, --num-classes and --steps must be positive")
-        }
-        guard ResNet.Stem(rawValue: stem) != nil else { throw ValidationError("--stem must be imagenet or cifar, got \(stem)") }
-        guard bucketCapMb > 0 else { throw ValidationError("--bucket-cap-mb must be positive, got \(bucketCapMb)") }
+        guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
     }
 
     func run() throws {
-        Runtime.withCommunicator(threads: threads) { communicator, console in
+        Runtime.withCommunicator(threads: Runtime.threadsFlag(settings)) { communicator, console in
             let world = communicator.size
-            let entry = try agree(communicator, "model") { try ModelRegistry.entry(model) }
-            let options = ModelOptions(numClasses: numClasses, inChannels: inChannels, stem: ResNet.Stem(rawValue: stem), imageSize: imageSize)
+            let config = try agree(communicator, "settings") { () throws -> TrainingConfig in
+                var config = try Self.defaults.merging(arguments: settings, for: .bench, commandName: "bench")
+                config.model = model
+                try config.validate()
+                return config
+            }
+            let entry = try ModelRegistry.entry(model)
+            let (batchSize, imageSize, inChannels) = (config.batchSize, config.imageSize ?? 224, config.inChannels ?? 3)
+            let options = config.modelOptions
             Initializers.manualSeed(0)
             let network = entry.build(options)
             let flopsPerImage = 3 * entry.forwardFLOPs(options, model: network)
-            let ddp = try DataParallel(model: network, communicator: communicator, settings: ["bench"], options: .init(bucketCapMiB: bucketCapMb, syncBatchNorm: syncBn))
-            let optimizer = SGD(ParamGroup.decayingWeightsOnly(network.namedParameters(), lr: 0.01, weightDecay: 1e-4), momentum: 0.9)
+            let ddp = try DataParallel(model: network, communicator: communicator, settings: ["bench"],
+                                       options: .init(bucketCapMiB: config.bucketCapMB, syncBatchNorm: config.syncBN))
+            let optimizer = config.makeOptimizer(network.namedParameters())
             let data: Dataset = entry.isSegmentation
                 ? Shapes(count: 1_000_000, channels: inChannels, size: imageSize, seed: 1)
-                : SyntheticImages(count: 1_000_000, classes: numClasses, shape: [inChannels, imageSize, imageSize], seed: 1)
+                : SyntheticImages(count: 1_000_000, classes: config.numClasses ?? 1000, shape: [inChannels, imageSize, imageSize], seed: 1)
             let plan = DistributedSampler(datasetSize: data.count, worldSize: world, rank: communicator.rank, batchSize: batchSize,
                                           seed: 1).batches(epoch: 0).prefix(steps + 2)
             let stream = DataLoader(dataset: data, workers: 1).stream(Array(plan), epoch: 0)

@@ -13,27 +13,24 @@ struct EvalCommand: ParsableCommand {
     @Argument(help: "Model name.") var model: String
     @Option(help: "A ddptrain checkpoint.") var checkpoint: String?
     @Option(help: "A safetensors file with PyTorch names.") var weights: String?
-    @Option(help: "Data set (default: the checkpoint's, else fashion-mnist).") var data: String?
-    @Option(help: "Folder of the data set.") var dataDir: String?
     @Option(help: "test or train.") var split = "test"
     @Option(help: "Evaluate the first N samples, in file order.") var limit: Int?
-    @Option(help: "Samples per rank per batch.") var batchSize = 256
-    @Option(help: "Threads per rank.") var threads: Int?
     @Flag(help: "Print {\"loss\":…, \"accuracy\":…, \"samples\":…}.") var json = false
-    @OptionGroup var modelArguments: ModelArguments
+    /// Config flags: the data set (default: the checkpoint's), model options, batch size (default 256), threads.
+    @Argument(parsing: .allUnrecognized, help: .hidden) var settings: [String] = []
 
     func validate() throws {
         guard (checkpoint == nil) != (weights == nil) else { throw ValidationError("give exactly one of --checkpoint and --weights") }
         guard ["test", "train"].contains(split) else { throw ValidationError("--split must be test or train, got \(split)") }
         if let limit, limit < 1 { throw ValidationError("--limit must be positive, got \(limit)") }
-        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
     }
 
     func run() throws {
-        Runtime.withCommunicator(threads: threads) { communicator, console in
-            let (network, dataset) = try agree(communicator, "loading") { () throws -> (LayerModule, Dataset) in
+        Runtime.withCommunicator(threads: Runtime.threadsFlag(settings)) { communicator, console in
+            let (network, dataset, batchSize) = try agree(communicator, "loading") { () throws -> (LayerModule, Dataset, Int) in
                 var config = TrainingConfig()
                 config.model = model
+                config.batchSize = 256
                 var saved: Checkpoint? = nil
                 if let checkpoint {
                     saved = try Checkpoint.load(checkpoint)
@@ -44,9 +41,9 @@ struct EvalCommand: ParsableCommand {
                         throw TrainingError("\(checkpoint): checkpoint of model '\(config.model)', not '\(model)'")
                     }
                 }
-                if let data { config.data = data }
-                if let dataDir { config.dataDir = dataDir }
-                modelArguments.apply(to: &config)
+                let flags = try CommandLineSettings.parse(settings, for: .eval, commandName: "eval")
+                if flags["batch_size"] == nil { config.batchSize = 256 }
+                config = try config.merging(arguments: settings, for: .eval, commandName: "eval")
                 try config.validate()
                 let source = try DataSource.named(config.data)
                 var dataset = try source.open(train: false, options: config.dataOptions)
@@ -65,7 +62,7 @@ struct EvalCommand: ParsableCommand {
                     let (entries, _) = try SafeTensors.read(contentsOf: weights)
                     try network.loadStateDict(entries.map { ($0.name, $0.tensor) }, source: weights)
                 }
-                return (network, dataset)
+                return (network, dataset, config.batchSize)
             }
             let result = try Evaluation.run(model: network, dataset: dataset, communicator: communicator, batchSize: batchSize)
             if json {

@@ -41,6 +41,16 @@ enum Runtime {
         (communicator as? MPICommunicator)?.finalize()
     }
 
+    /// `--threads N` among a command's config flags, read before MPI starts (the full parse,
+    /// with its error messages, comes after, on every rank).
+    static func threadsFlag(_ arguments: [String]) -> Int? {
+        for (i, argument) in arguments.enumerated() {
+            if argument.hasPrefix("--threads=") { return Int(argument.dropFirst("--threads=".count)) }
+            if argument == "--threads", i + 1 < arguments.count { return Int(arguments[i + 1]) }
+        }
+        return nil
+    }
+
     /// `configs/<model>.yaml` next to the working directory or to the ddptrain checkout.
     static func defaultConfig(for model: String) -> String? {
         var candidates = ["configs/\(model).yaml"]

@@ -15,14 +15,14 @@ func smallConfig(_ folder: String) -> TrainingConfig {
     c.imageSize = 8
     c.inChannels = 1
     c.numClasses = 4
-    c.stem = "cifar"
+    c.stem = .cifar
     c.syntheticCount = 24
     c.evalLimit = 16
     c.batchSize = 4
     c.epochs = 2
     c.lr = 0.05
     c.warmupEpochs = 0.5
-    c.schedule = "cosine"
+    c.schedule = .cosine
     c.workers = 1
     c.checkpointDir = "\(folder)/ckpt"
     c.logDir = "\(folder)/logs"

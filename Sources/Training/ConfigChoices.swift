@@ -1,0 +1,19 @@
+/// The settings that take one of a few named values. Their raw values are what a YAML file or
+/// a flag says; decoding checks them, and every switch over them is exhaustive.
+
+/// `lr_scaling`: the learning rate is given for a global batch of 256 and scaled linearly, or used as is.
+public enum LRScaling: String, Codable, CaseIterable, Sendable { case linear, none }
+
+/// `schedule`: how the learning rate decays after warmup.
+public enum ScheduleKind: String, Codable, CaseIterable, Sendable { case constant, step, multistep, cosine }
+
+/// `optimizer`.
+public enum OptimizerKind: String, Codable, CaseIterable, Sendable { case sgd, adamw }
+
+/// `non_finite`: what a NaN or Inf loss or gradient on any rank does.
+public enum NonFinitePolicy: String, Codable, CaseIterable, Sendable { case skip, stop }
+
+/// `bad_samples`: what a sample that does not decode does. `error` stops the run after a
+/// checkpoint of the last completed step (PyTorch's behaviour, minus the lost work); `skip`
+/// logs it once and trains on a deterministic replacement.
+public enum BadSamplePolicy: String, Codable, CaseIterable, Sendable { case error, skip }
