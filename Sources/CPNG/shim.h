@@ -5,5 +5,7 @@
 static inline unsigned int ddp_png_image_version(void) { return PNG_IMAGE_VERSION; }
 static inline unsigned int ddp_png_format_rgb(void) { return PNG_FORMAT_RGB; }
 static inline unsigned int ddp_png_format_gray(void) { return PNG_FORMAT_GRAY; }
-static inline size_t ddp_png_image_size(png_imagep image) { return PNG_IMAGE_SIZE(*image); }
+static inline unsigned int ddp_png_format_rgba(void) { return PNG_FORMAT_RGBA; }
+static inline unsigned int ddp_png_flag_alpha(void) { return PNG_FORMAT_FLAG_ALPHA; }
+static inline unsigned int ddp_png_flag_linear(void) { return PNG_FORMAT_FLAG_LINEAR; }
 #endif

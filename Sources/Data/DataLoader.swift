@@ -18,10 +18,15 @@ public final class DataLoader: Sendable {
     public let dataset: Dataset
     public let workers: Int
     public let prefetch: Int
+    public let badSamples: BadSamplePolicy
+    /// What `badSamples: .skip` replaced.
+    public let badSampleLog: BadSampleLog
 
-    public init(dataset: Dataset, workers: Int = 1, prefetch: Int = 4) {
+    public init(dataset: Dataset, workers: Int = 1, prefetch: Int = 4, badSamples: BadSamplePolicy = .error,
+                badSampleLog: BadSampleLog = BadSampleLog()) {
         precondition(workers >= 0 && prefetch >= 1, "loader: workers \(workers), prefetch \(prefetch)")
         self.dataset = dataset; self.workers = workers; self.prefetch = prefetch
+        self.badSamples = badSamples; self.badSampleLog = badSampleLog
     }
 
     /// Builds one batch from dataset indices.
@@ -32,7 +37,8 @@ public final class DataLoader: Sendable {
         var labels = [Int32](repeating: 0, count: indices.count * per)
         try labels.withUnsafeMutableBufferPointer { out in
             for (i, index) in indices.enumerated() {
-                try dataset.load(index, epoch: epoch, image: images.pointer + i * size, labels: out.baseAddress! + i * per)
+                try dataset.load(index, epoch: epoch, image: images.pointer + i * size, labels: out.baseAddress! + i * per,
+                                 policy: badSamples, log: badSampleLog)
             }
         }
         return Batch(images: images, labels: labels, indices: indices)

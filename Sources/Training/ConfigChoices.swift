@@ -12,8 +12,3 @@ public enum OptimizerKind: String, Codable, CaseIterable, Sendable { case sgd, a
 
 /// `non_finite`: what a NaN or Inf loss or gradient on any rank does.
 public enum NonFinitePolicy: String, Codable, CaseIterable, Sendable { case skip, stop }
-
-/// `bad_samples`: what a sample that does not decode does. `error` stops the run after a
-/// checkpoint of the last completed step (PyTorch's behaviour, minus the lost work); `skip`
-/// logs it once and trains on a deterministic replacement.
-public enum BadSamplePolicy: String, Codable, CaseIterable, Sendable { case error, skip }

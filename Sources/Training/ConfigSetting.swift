@@ -1,3 +1,4 @@
+import Data
 import Models
 
 /// One key of `TrainingConfig`, as a YAML file and the command line both know it: the flag is

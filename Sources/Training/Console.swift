@@ -23,6 +23,15 @@ public final class Console: @unchecked Sendable {
         System.flushOutput()
     }
 
+    /// Also receives every warning (tests).
+    public var onWarning: (@Sendable (String) -> Void)?
+
+    /// Printed by whichever rank meets it (a bad file on one node), prefixed with its rank.
+    public func warning(_ message: String) {
+        onWarning?(message)
+        System.printError(rank == 0 ? "ddptrain: warning: \(message)" : "ddptrain[rank \(rank)]: warning: \(message)")
+    }
+
     public func error(_ message: String) {
         clearProgress()
         System.printError(rank == 0 ? "ddptrain: error: \(message)" : "ddptrain[rank \(rank)]: error: \(message)")

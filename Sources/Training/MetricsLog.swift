@@ -40,9 +40,12 @@ public final class MetricsLog {
         }
     }
 
-    public func logTrain(step: Int, epoch: Double, loss: Double, accuracy: Double, lr: Double, imagesPerSecond: Double) {
-        write(["kind": "train", "step": step, "epoch": epoch, "loss": loss, "accuracy": accuracy, "lr": lr,
-               "images_per_second": imagesPerSecond, "time": Date().timeIntervalSince1970])
+    public func logTrain(step: Int, epoch: Double, loss: Double, accuracy: Double, lr: Double, imagesPerSecond: Double,
+                         badSamples: Int = 0) {
+        var record: [String: Any] = ["kind": "train", "step": step, "epoch": epoch, "loss": loss, "accuracy": accuracy, "lr": lr,
+                                     "images_per_second": imagesPerSecond, "time": Date().timeIntervalSince1970]
+        if badSamples > 0 { record["bad_samples_replaced"] = badSamples }
+        write(record)
         tensorBoard.add(scalars: [("train/loss", loss), ("train/accuracy", accuracy), ("train/lr", lr),
                                   ("train/images_per_second", imagesPerSecond)], step: step)
         trainPoints.append((step, loss, accuracy))

@@ -19,14 +19,17 @@ public struct TrainingSummary {
     /// (evaluations and checkpoints excluded).
     public var images = 0
     public var stepSeconds = 0.0
+    /// Samples replaced under `bad_samples: skip`, summed over the ranks.
+    public var badSamples = 0
     /// Seconds from the first step to the end, everything included.
     public var wallSeconds = 0.0
 
     /// The line a run ends with: how many steps, how long, how fast.
     public var closingLine: String {
         let rate = stepSeconds > 0 ? Double(images) / stepSeconds : 0
-        return String(format: "%d step%@ in %@ (%.1f s in training steps): %.1f images/s over %d images",
-                      steps, steps == 1 ? "" : "s", Console.duration(wallSeconds), stepSeconds, rate, images)
+        return String(format: "%d step%@ in %@ (%.1f s in training steps): %.1f images/s over %d images%@",
+                      steps, steps == 1 ? "" : "s", Console.duration(wallSeconds), stepSeconds, rate, images,
+                      badSamples > 0 ? ", \(badSamples) bad samples replaced" : "")
     }
 }
 
@@ -49,6 +52,8 @@ public final class Trainer {
     public private(set) var progress: TrainingProgress
     /// The global step at which BN running statistics were last made equal on every rank.
     var buffersSynchronizedAtStep = -1
+    /// The global step of the newest checkpoint this run wrote or resumed from.
+    var lastSaveStep = -1
     let globalBatch: Int
     let baseLR: Double
 
@@ -183,10 +188,15 @@ public final class Trainer {
     /// Trains until `epochs` or `max_steps`, or until a stop signal; returns what happened.
     public func run() throws -> TrainingSummary {
         var summary = TrainingSummary(steps: 0, losses: [], lastEvaluation: nil, stoppedBySignal: false, lastCheckpoint: nil)
-        let loader = DataLoader(dataset: trainData, workers: config.workers, prefetch: 4)
-        // Since the last log line: loss·samples, correct, samples, seconds spent in training steps, steps.
-        var window = (loss: 0.0, correct: 0.0, count: 0.0, seconds: 0.0, steps: 0)
-        var lastEvalStep = -1, lastSaveStep = progress.samplesInEpoch == 0 && progress.globalStep > 0 ? progress.globalStep : -1
+        let console = self.console
+        let badSampleLog = BadSampleLog { console.warning($0) }
+        let loader = DataLoader(dataset: trainData, workers: config.workers, prefetch: 4, badSamples: config.badSamples,
+                                badSampleLog: badSampleLog)
+        let step = TrainingStep(model: model, ddp: ddp, optimizer: optimizer, labelSmoothing: Float(config.labelSmoothing))
+        // Since the last log line: the steps' totals, seconds spent in training steps, steps.
+        var window = (totals: StepTotals(), seconds: 0.0, steps: 0)
+        var lastEvalStep = -1, replacedSoFar = 0
+        lastSaveStep = progress.samplesInEpoch == 0 && progress.globalStep > 0 ? progress.globalStep : -1
         let runStart = System.now(), firstStep = progress.globalStep
         model.train()
 
@@ -196,66 +206,49 @@ public final class Trainer {
             var micro = 0
             while micro < plan.count {
                 let stepStart = System.now()
-                let group = min(config.accumulate, plan.count - micro)
                 let epochPosition = Double(progress.epoch) + Double(progress.samplesInEpoch) / Double(sampler.globalSamplesPerEpoch)
                 progress.lrFactor = schedule.factor(atEpoch: epochPosition)
                 optimizer.setLRFactor(progress.lrFactor)
-                // totals: loss·samples, correct, samples, images consumed (all ranks), stop request
-                var totals = [0.0, 0.0, 0.0, 0.0, StopSignal.isRequested ? 1 : 0]
-                for k in 0..<group {
-                    guard let batch = try stream.next() else { break }
-                    ddp.synchronizesGradients = k == group - 1
-                    let logits = model(batch.images)
-                    let loss = crossEntropy(logits, labels: batch.labels, labelSmoothing: Float(config.labelSmoothing))
-                    (group > 1 ? loss * (1 / Float(group)) : loss).backward()
-                    let labelled = Double(batch.labels.filter { $0 >= 0 }.count)
-                    totals[0] += Double(loss.item()) * labelled
-                    totals[1] += Double(correctPredictions(logits, labels: batch.labels))
-                    totals[2] += labelled
-                    totals[3] += Double(batch.count)
+                let batches = try fetchAgreed(stream, count: min(config.accumulate, plan.count - micro))
+                micro += batches.count
+                let (local, badRanks) = step.run(batches)
+                if !badRanks.isEmpty {
+                    let which = "rank\(badRanks.count > 1 ? "s" : "") \(badRanks.map(String.init).joined(separator: ", "))"
+                    guard config.nonFinite == .skip else {
+                        throw AgreedFailure(onEveryRank: TrainingError("step \(progress.globalStep + 1): non-finite loss or gradient on "
+                                            + "\(which); stopping (set non_finite: skip to skip such steps)"), rank: communicator.rank)
+                    }
+                    console.info("step \(progress.globalStep + 1): non-finite loss or gradient on \(which); step skipped")
                 }
-                micro += group
-                let badRanks = ddp.finishGradientSynchronization()
-                if badRanks.isEmpty {
-                    optimizer.step()
-                } else if config.nonFinite == .skip {
-                    console.info("step \(progress.globalStep + 1): non-finite loss or gradient on rank\(badRanks.count > 1 ? "s" : "") "
-                                 + "\(badRanks.map(String.init).joined(separator: ", ")); step skipped")
-                } else {
-                    throw AgreedFailure(onEveryRank: TrainingError("step \(progress.globalStep + 1): non-finite loss or gradient on rank\(badRanks.count > 1 ? "s" : "") "
-                                        + "\(badRanks.map(String.init).joined(separator: ", ")); stopping (set non_finite: skip to skip such steps)"),
-                                        rank: communicator.rank)
-                }
-                optimizer.zeroGrad()
-                communicator.allReduceSum(&totals)
+                var mine = local
+                mine.stopRequests = StopSignal.isRequested ? 1 : 0
+                mine.badSamples = Double(badSampleLog.replacements - replacedSoFar)
+                replacedSoFar = badSampleLog.replacements
+                let totals = mine.allReduced(communicator)
                 progress.globalStep += 1
                 progress.stepInEpoch += 1
-                progress.samplesInEpoch += Int(totals[3])
+                progress.samplesInEpoch += Int(totals.images)
                 summary.steps += 1
-                summary.images += Int(totals[3])
-                let stepLoss = totals[2] > 0 ? totals[0] / totals[2] : 0
-                summary.losses.append(stepLoss)
+                summary.images += Int(totals.images)
+                summary.badSamples += Int(totals.badSamples)
+                summary.losses.append(totals.meanLoss)
                 let now = System.now()
-                window.loss += totals[0]; window.correct += totals[1]; window.count += totals[2]; window.steps += 1
+                window.totals += totals
+                window.steps += 1
                 window.seconds += now - stepStart
                 summary.stepSeconds += now - stepStart
-                let rate = Double(window.steps * globalBatch) / max(window.seconds, 1e-9)
-                let perStep = (now - runStart) / Double(progress.globalStep - firstStep)
-                let remaining = Double(totalSteps - progress.globalStep) * perStep
                 // The first step of a run is logged too: under mpirun or Slurm the output is a pipe with no
                 // live bar, and a user should see within seconds that training runs.
                 if progress.globalStep % config.logEvery == 0 || micro >= plan.count || progress.globalStep == firstStep + 1 {
-                    let meanLoss = window.loss / max(window.count, 1), accuracy = window.correct / max(window.count, 1)
-                    console.info(String(format: "epoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  lr %.4g  %.1f img/s  ETA %@",
-                                        progress.epoch + 1, config.epochs, progress.stepInEpoch, stepsPerEpoch, meanLoss,
-                                        100 * accuracy, baseLR * progress.lrFactor, rate, Console.duration(remaining)))
-                    log?.logTrain(step: progress.globalStep, epoch: epochPosition, loss: meanLoss, accuracy: accuracy,
-                                  lr: baseLR * progress.lrFactor, imagesPerSecond: rate)
-                    window = (0, 0, 0, 0, 0)
+                    logProgress(window.totals, steps: window.steps, seconds: window.seconds, epochPosition: epochPosition,
+                                remaining: Double(totalSteps - progress.globalStep) * (now - runStart) / Double(progress.globalStep - firstStep),
+                                badSamples: summary.badSamples)
+                    window = (StepTotals(), 0, 0)
                 } else {
+                    let rate = Double(window.steps * globalBatch) / max(window.seconds, 1e-9)
                     console.progress(step: progress.stepInEpoch, of: stepsPerEpoch,
                                      text: String(format: "epoch %d step %d/%d loss %.4f %.1f img/s", progress.epoch + 1,
-                                                  progress.stepInEpoch, stepsPerEpoch, stepLoss, rate))
+                                                  progress.stepInEpoch, stepsPerEpoch, totals.meanLoss, rate))
                 }
                 let reachedMax = config.maxSteps.map { progress.globalStep >= $0 } ?? false
                 if micro >= plan.count {
@@ -264,7 +257,7 @@ public final class Trainer {
                     progress.stepInEpoch = 0
                     progress.samplesInEpoch = 0
                 }
-                if totals[4] > 0 {
+                if totals.stopRequests > 0 {
                     summary.lastCheckpoint = try saveCheckpoint(isBest: false)
                     console.info("stop requested: saved \(summary.lastCheckpoint!) at step \(progress.globalStep); exiting")
                     summary.stoppedBySignal = true
@@ -283,7 +276,6 @@ public final class Trainer {
                 let saveDue = (config.checkpointEvery > 0 && progress.globalStep % config.checkpointEvery == 0) || epochEnded || reachedMax
                 if saveDue && lastSaveStep != progress.globalStep {
                     summary.lastCheckpoint = try saveCheckpoint(isBest: isBest)
-                    lastSaveStep = progress.globalStep
                 }
                 if reachedMax { break training }
             }
@@ -292,13 +284,66 @@ public final class Trainer {
         return summary
     }
 
+    /// The log line and metrics of the steps since the last one.
+    func logProgress(_ totals: StepTotals, steps: Int, seconds: Double, epochPosition: Double, remaining: Double, badSamples: Int) {
+        let rate = Double(steps * globalBatch) / max(seconds, 1e-9)
+        let lr = baseLR * progress.lrFactor
+        console.info(String(format: "epoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  lr %.4g  %.1f img/s  ETA %@%@",
+                            progress.epoch + 1, config.epochs, progress.stepInEpoch, stepsPerEpoch, totals.meanLoss,
+                            100 * totals.accuracy, lr, rate, Console.duration(remaining),
+                            badSamples > 0 ? "  (\(badSamples) bad samples replaced so far)" : ""))
+        log?.logTrain(step: progress.globalStep, epoch: epochPosition, loss: totals.meanLoss, accuracy: totals.accuracy,
+                      lr: lr, imagesPerSecond: rate, badSamples: badSamples)
+    }
+
+    /// This step's micro-batches. Every rank learns whether any rank's data failed to load
+    /// before any of them starts the step's collectives; then all save a checkpoint of the
+    /// last completed step and stop together, so the error loses no work and hangs nobody.
+    func fetchAgreed(_ stream: BatchStream, count: Int) throws -> [Batch] {
+        var batches: [Batch] = []
+        var failure: Error?
+        do {
+            while batches.count < count, let batch = try stream.next() { batches.append(batch) }
+        } catch { failure = error }
+        var failed = [Double](repeating: 0, count: communicator.size)
+        if failure != nil { failed[communicator.rank] = 1 }
+        communicator.allReduceSum(&failed)
+        let ranks = failed.indices.filter { failed[$0] > 0 }
+        guard !ranks.isEmpty else { return batches }
+        throw try stopForDataError(failure, ranks: ranks)
+    }
+
+    /// Saves the last completed step (unless it is saved already) and returns the error every
+    /// rank exits with: the failing ranks name the sample, rank 0 names the checkpoint.
+    func stopForDataError(_ failure: Error?, ranks: [Int]) throws -> Error {
+        let saved = lastSaveStep == progress.globalStep || progress.globalStep == 0 ? nil : try saveCheckpoint(isBest: false)
+        let kept = saved.map { "saved \($0) at step \(progress.globalStep)" }
+            ?? (progress.globalStep > 0 ? "the checkpoint of step \(progress.globalStep) is kept" : "no step had completed")
+        let advice = "fix or remove the file and continue with --resume auto, or continue with --resume auto --bad-samples skip"
+        if let failure {
+            return AgreedFailure(underlying: TrainingError("\(failure)\n  \(kept); \(advice)"))
+        }
+        let where_ = ranks.isEmpty ? "another rank" : "rank\(ranks.count > 1 ? "s" : "") \(ranks.map(String.init).joined(separator: ", "))"
+        return AgreedFailure(underlying: TrainingError("a sample did not load on \(where_) (see its message); \(kept); stopping"),
+                             reportedElsewhere: communicator.rank != 0)
+    }
+
     var totalSteps: Int { min(config.maxSteps ?? Int.max, config.epochs * stepsPerEpoch) }
 
     /// Evaluates on the held-out split (running statistics made equal on every rank first).
     public func evaluate() throws -> EvaluationResult {
         synchronizeBuffersOnce()
-        let result = try Evaluation.run(model: model, dataset: evalData, communicator: communicator,
-                                        batchSize: config.batchSize, workers: config.workers)
+        let console = self.console
+        let result: EvaluationResult
+        do {
+            result = try Evaluation.run(model: model, dataset: evalData, communicator: communicator, batchSize: config.batchSize,
+                                        workers: config.workers, badSamples: config.badSamples,
+                                        badSampleLog: BadSampleLog { console.warning($0) })
+        } catch let error as AgreedFailure {
+            throw try stopForDataError(error.underlying, ranks: [])
+        } catch is EvaluationDataFailure {
+            throw try stopForDataError(nil, ranks: [])
+        }
         model.train()
         console.info(String(format: "eval after step %d: loss %.4f  accuracy %.2f%%  (%d samples)", progress.globalStep,
                             result.loss, 100 * result.accuracy, result.samples))
@@ -325,6 +370,7 @@ public final class Trainer {
                                               config: config.jsonObject())
             try store.save(bytes, step: progress.globalStep, isBest: isBest)
         }
+        lastSaveStep = progress.globalStep
         return path
     }
 }

@@ -202,14 +202,23 @@ extension TrainingConfig {
     static let modelOptionKeys: [CodingKeys] = [.numClasses, .inChannels, .stem, .imageSize]
 
     /// A recipe's model options fit its own data set (Fashion-MNIST's 1 channel and CIFAR stem).
-    /// When the command line names another data set and none of those options, they are left to
-    /// the new data set's defaults instead of failing on the recipe's; returns what was dropped.
+    /// When the command line names another data set, each of those options it does not set
+    /// itself is left to the new data set's default instead of failing on the recipe's value;
+    /// returns what was dropped.
     public mutating func leaveModelOptionsToData(recipe: TrainingConfig, commandLine: [String: Any]) -> [String] {
-        guard let data = commandLine[CodingKeys.data.rawValue] as? String, data != recipe.data,
-              !Self.modelOptionKeys.contains(where: { commandLine[$0.rawValue] != nil }) else { return [] }
+        guard let data = commandLine[CodingKeys.data.rawValue] as? String, data != recipe.data else { return [] }
         let recipeValues = recipe.jsonObject()
-        let dropped = Self.modelOptionKeys.compactMap { key in recipeValues[key.rawValue].map { "\(key.rawValue) \($0)" } }
-        numClasses = nil; inChannels = nil; stem = nil; imageSize = nil
+        var dropped: [String] = []
+        for key in Self.modelOptionKeys where commandLine[key.rawValue] == nil {
+            guard let value = recipeValues[key.rawValue] else { continue }
+            dropped.append("\(key.rawValue) \(value)")
+            switch key {
+            case .numClasses: numClasses = nil
+            case .inChannels: inChannels = nil
+            case .stem: stem = nil
+            default: imageSize = nil
+            }
+        }
         return dropped
     }
 }

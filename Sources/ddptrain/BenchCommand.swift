@@ -60,22 +60,17 @@ struct BenchCommand: ParsableCommand {
             network.train()
             // per step: total, forward, backward, all-reduce wait, optimizer, data wait, exposed communication
             var records: [[Double]] = []
+            let trainingStep = TrainingStep(model: network, ddp: ddp, optimizer: optimizer)
             for step in 0..<(steps + 2) {
                 let t0 = System.now(), wait0 = stream.waitSeconds
                 guard let batch = try stream.next() else { break }
                 if step == 2 { OpProfiler.isEnabled = profile }
-                let t1 = System.now()
                 OpProfiler.mark()
-                let loss = crossEntropy(network(batch.images), labels: batch.labels)
-                let t2 = System.now()
-                loss.backward()
-                let t3 = System.now()
-                ddp.finishGradientSynchronization()
-                let t4 = System.now()
-                optimizer.step()
-                optimizer.zeroGrad()
-                let t5 = System.now()
-                var phases = [t5 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, stream.waitSeconds - wait0, 0]
+                _ = trainingStep.run([batch])
+                let times = trainingStep.times
+                let t3 = times.backwardEnded, t4 = t3 + times.allReduceWait
+                var phases = [System.now() - t0, times.forward, times.backward, times.allReduceWait, times.optimizer,
+                              stream.waitSeconds - wait0, 0]
                 // The rank that ended backward last waits for communication alone; the others also
                 // wait for it. Its wait is the communication backward did not hide.
                 var ends = [Double](repeating: 0, count: 2 * world)

@@ -1,5 +1,5 @@
 import Autograd
-import Data
+@testable import Data
 import Foundation
 import XCTest
 
@@ -138,5 +138,72 @@ final class SourceTests: XCTestCase {
     func testUnknownSourceNamesTheChoices() {
         XCTAssertThrowsError(try DataSource.named("imagenet")) { XCTAssertTrue("\($0)".contains("fashion-mnist, mnist, cifar10")) }
         XCTAssertThrowsError(try DataSource.cifar10.open(train: true, options: .init())) { XCTAssertTrue("\($0)".contains("--data-dir")) }
+    }
+}
+
+/// Images as PIL reads them (the loader torchvision users know): CMYK and YCCK JPEGs, RGBA and
+/// 16-bit PNGs, compared with Pillow's own conversion to RGB (Fixtures/make-*.py).
+final class ImageDecodingTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+    func reference(_ file: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(Self.fixtures)/\(file)"))
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    func assertClose(_ ours: DecodedImage, _ pil: [Int], within tolerance: Int, _ name: String) {
+        XCTAssertEqual(ours.channels, 3, name)
+        XCTAssertEqual(ours.pixels.count, pil.count, name)
+        let worst = zip(ours.pixels, pil).map { abs(Int($0) - $1) }.max() ?? .max
+        XCTAssertLessThanOrEqual(worst, tolerance, "\(name): largest difference from Pillow \(worst)")
+    }
+
+    /// PIL's formula on values whose answer it printed: stored CMYK is 255 − ink (Adobe).
+    func testAdobeCMYKToRGBAsPIL() {
+        // Inks (100, 50, 200, 30) → RGB (137, 181, 49); (255, 0, 0, 0) → (0, 255, 255); full black → 0.
+        let stored: [UInt8] = [155, 205, 55, 225, 0, 255, 255, 255, 245, 235, 225, 0, 255, 255, 255, 255]
+        XCTAssertEqual(ImageCodec.rgb(fromAdobeCMYK: stored), [137, 181, 49, 0, 255, 255, 0, 0, 0, 255, 255, 255])
+    }
+
+    func testCMYKJPEGMatchesPillow() throws {
+        let image = try ImageCodec.decode(file: "\(Self.fixtures)/cmyk.jpg")
+        let pil = try reference("cmyk.rgb.json")
+        XCTAssertEqual(image.width, pil["width"] as? Int)
+        // Both decode with libjpeg-turbo's integer IDCT; any difference is in the last bit.
+        assertClose(image, pil["rgb"] as! [Int], within: 1, "cmyk.jpg")
+    }
+
+    func testYCCKJPEGDecodesToTheRGBItEncodes() throws {
+        // Stored CMYK (r, g, b, 255) means no black: PIL's RGB is (r, g, b).
+        let (w, h) = (24, 16)
+        var cmyk: [UInt8] = [], rgb: [UInt8] = []
+        for y in 0..<h { for x in 0..<w {
+            let px = [UInt8(x * 10), UInt8(y * 15), UInt8(128 + x * 2)]
+            cmyk += px + [255]; rgb += px
+        } }
+        let bytes = try ImageCodec.encodeJPEG(DecodedImage(width: w, height: h, channels: 4, pixels: cmyk), quality: 100)
+        let path = temporaryFolder("ycck") + "/ycck.jpg"
+        write(bytes, path)
+        assertClose(try ImageCodec.decode(file: path), rgb.map(Int.init), within: 3, "YCCK")
+    }
+
+    func testRGBAAndSixteenBitPNGsMatchPillow() throws {
+        let pil = try reference("png.rgb.json")
+        for name in ["rgba.png", "grey16.png", "rgb16.png"] {
+            let image = try ImageCodec.decode(file: "\(Self.fixtures)/\(name)")
+            assertClose(image, (pil[name] as! [String: Any])["rgb"] as! [Int], within: 1, name)
+        }
+    }
+
+    func testDamagedFilesNameThemselves() throws {
+        let folder = temporaryFolder("damaged")
+        let jpeg = try ImageCodec.encodeJPEG(DecodedImage(width: 32, height: 32, channels: 3, pixels: [UInt8](repeating: 90, count: 3072)))
+        write(Array(jpeg.prefix(jpeg.count / 2)), "\(folder)/truncated.jpg")
+        write(Array("not an image".utf8), "\(folder)/text.jpg")
+        for name in ["truncated.jpg", "text.jpg"] {
+            XCTAssertThrowsError(try ImageCodec.decode(file: "\(folder)/\(name)")) {
+                XCTAssertTrue("\($0)".hasPrefix("\(folder)/\(name): "), "\($0)")
+            }
+        }
     }
 }

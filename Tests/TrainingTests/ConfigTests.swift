@@ -124,8 +124,12 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(Set(dropped), ["in_channels 1", "stem cifar", "num_classes 10"])
         XCTAssertNil(config.inChannels); XCTAssertNil(config.stem); XCTAssertNil(config.numClasses)
         var chosen = try recipe.merging(arguments: ["--data", "imagefolder", "--stem", "cifar"], for: .train, commandName: "train")
-        XCTAssertEqual(chosen.leaveModelOptionsToData(recipe: recipe, commandLine: ["data": "imagefolder", "stem": "cifar"]), [])
-        XCTAssertEqual(chosen.inChannels, 1, "a user who sets any model option keeps the recipe's others")
+        XCTAssertEqual(Set(chosen.leaveModelOptionsToData(recipe: recipe, commandLine: ["data": "imagefolder", "stem": "cifar"])),
+                       ["in_channels 1", "num_classes 10"])
+        XCTAssertEqual(chosen.stem, .cifar, "what the command line sets stays")
+        XCTAssertNil(chosen.inChannels)
+        var same = recipe
+        XCTAssertEqual(same.leaveModelOptionsToData(recipe: recipe, commandLine: ["data": recipe.data]), [], "the recipe's own data set")
     }
 
     /// Every YAML in configs/ parses, validates, and names a model the registry has.
