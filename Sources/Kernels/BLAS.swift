@@ -6,6 +6,7 @@ import Glibc
 /// Matrix products through OpenBLAS, and the library's run-time settings.
 public enum BLAS {
     /// `C = alpha * op(A) * op(B) + beta * C`, row-major; `op(A)` is m×k, `op(B)` is k×n.
+    /// Under `ComputePrecision.bf16` the operands are rounded to bf16 (`BF16GEMM`).
     @inline(__always)
     public static func sgemm(
         transA: Bool = false, transB: Bool = false,
@@ -20,6 +21,11 @@ public enum BLAS {
         if k == 0 {
             // C = beta * C; OpenBLAS would do the same, but keep it explicit.
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        if ComputePrecision.current == .bf16 {
+            BF16GEMM.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                          beta: beta, c: c, ldc: ldc)
             return
         }
         cblas_sgemm(

@@ -90,6 +90,8 @@ public struct ConfigSetting: Sendable {
         case .betas: return .init(key, .optimisation, .numbers, [.train, .bench], "AdamW's betas, e.g. 0.9,0.999.")
         case .labelSmoothing: return .init(key, .optimisation, .number, [.train], "Label smoothing of the cross-entropy loss.")
         case .nonFinite: return .choice(key, .optimisation, NonFinitePolicy.self, [.train], "A NaN or Inf loss or gradient skips the step or stops.")
+        case .precision: return .choice(key, .optimisation, Precision.self, .all,
+                                        "bf16-mixed: bf16 operands, float32 accumulation in conv, linear and attention products.")
         case .seed: return .init(key, .optimisation, .integer, [.train], "Seed of initialisation, data order and augmentation.")
         case .warmupEpochs: return .init(key, .schedule, .number, [.train], "Linear warmup epochs.")
         case .warmupStartFactor: return .init(key, .schedule, .number, [.train], "Warmup starts at this fraction of the rate.")

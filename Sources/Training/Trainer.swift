@@ -91,6 +91,7 @@ public final class Trainer {
             return (entry, model, train, eval, optimizer)
         }
         (entry, model, trainData, evalData, optimizer) = local
+        ComputePrecision.current = config.precision.compute
 
         // Phase 2, rank 0: the checkpoint folder, the checkpoint to resume from, the logs.
         let checkpointDir = config.checkpointDir ?? "checkpoints/\(config.model)"
@@ -157,7 +158,8 @@ public final class Trainer {
             let logDir = config.logDir ?? "runs/\(config.model)"
             log = try MetricsLog(directory: logDir, run: [
                 "config": config.jsonObject(), "world_size": world, "version": Self.version, "blas_core": BLAS.coreName,
-                "blas_threads": BLAS.threads, "global_batch": globalBatch, "parameters": model.parameterCount,
+                "blas_threads": BLAS.threads, "global_batch": globalBatch,
+                "precision": config.precision.summary, "parameters": model.parameterCount,
                 "resumed_from": sharedPath.isEmpty ? NSNull() : sharedPath as Any,
             ])
         }
@@ -165,6 +167,7 @@ public final class Trainer {
             ddptrain \(Self.version): \(config.model) (\(model.parameterCount) parameters) on \(config.data) \
             \(trainData.sampleShape.map(String.init).joined(separator: "x")), \(trainData.count) train / \(evalData.count) eval samples
               world size \(world), \(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, OpenBLAS core \(BLAS.coreName)
+              precision \(config.precision.summary)
               global batch \(globalBatch) (\(config.batchSize) per rank\(config.accumulate > 1 ? " × \(config.accumulate) accumulated" : "")), \
             lr \(String(format: "%.4g", baseLR)) \(config.schedule.rawValue)\(config.warmupEpochs > 0 ? " after \(config.warmupEpochs) warmup epochs" : ""), \
             \(config.optimizer.rawValue)\(config.syncBN ? ", SyncBatchNorm" : "")
@@ -222,6 +225,7 @@ public final class Trainer {
                 }
                 var mine = local
                 mine.stopRequests = StopSignal.isRequested ? 1 : 0
+                mine.requeueRequests = StopSignal.isRequeueRequested ? 1 : 0
                 mine.badSamples = Double(badSampleLog.replacements - replacedSoFar)
                 replacedSoFar = badSampleLog.replacements
                 let totals = mine.allReduced(communicator)
@@ -260,6 +264,7 @@ public final class Trainer {
                 if totals.stopRequests > 0 {
                     summary.lastCheckpoint = try saveCheckpoint(isBest: false)
                     console.info("stop requested: saved \(summary.lastCheckpoint!) at step \(progress.globalStep); exiting")
+                    if totals.requeueRequests > 0 { requeueUnderSlurm() }
                     summary.stoppedBySignal = true
                     summary.wallSeconds = System.now() - runStart
                     return summary
@@ -282,6 +287,21 @@ public final class Trainer {
         }
         summary.wallSeconds = System.now() - runStart
         return summary
+    }
+
+    /// After the checkpoint that a requeue signal (SIGUSR1) asked for: rank 0 requeues the
+    /// Slurm job, whose next run resumes from it with `--resume auto`.
+    func requeueUnderSlurm() {
+        guard communicator.rank == 0 else { return }
+        guard let job = SlurmRequeue.jobID() else {
+            console.info("SIGUSR1 outside a Slurm job: nothing to requeue; continue with --resume auto")
+            return
+        }
+        if let problem = SlurmRequeue.requeue(job: job) {
+            console.warning("\(problem); the checkpoint stands: resubmit with --resume auto")
+        } else {
+            console.info("requeued Slurm job \(job); its next run resumes from this checkpoint")
+        }
     }
 
     /// The log line and metrics of the steps since the last one.

@@ -59,6 +59,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var nonFinite = NonFinitePolicy.stop
     /// What a sample that does not decode does: stop the run (`error`) or be replaced (`skip`).
     public var badSamples = BadSamplePolicy.error
+    public var precision = Precision.fp32
     public var syntheticCount: Int?
 
     public init() {}
@@ -73,7 +74,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case weights, logDir = "log_dir", logEvery = "log_every", evalEvery = "eval_every", evalLimit = "eval_limit"
         case numClasses = "num_classes", inChannels = "in_channels", stem, imageSize = "image_size"
         case zeroInitResidual = "zero_init_residual", bucketCapMB = "bucket_cap_mb", nonFinite = "non_finite"
-        case syntheticCount = "synthetic_count", badSamples = "bad_samples"
+        case syntheticCount = "synthetic_count", badSamples = "bad_samples", precision
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }

@@ -11,17 +11,17 @@ public struct StepTotals: Equatable, Sendable {
     public var lossSum = 0.0, correct = 0.0, labelled = 0.0
     /// Images consumed.
     public var images = 0.0
-    /// Ranks that asked to stop (SIGTERM, SIGINT).
-    public var stopRequests = 0.0
+    /// Ranks that asked to stop (SIGTERM, SIGINT), and those of them that asked for a requeue (SIGUSR1).
+    public var stopRequests = 0.0, requeueRequests = 0.0
     /// Samples replaced under `bad_samples: skip` since the previous step.
     public var badSamples = 0.0
 
     public init() {}
 
-    var packed: [Double] { [lossSum, correct, labelled, images, stopRequests, badSamples] }
+    var packed: [Double] { [lossSum, correct, labelled, images, stopRequests, requeueRequests, badSamples] }
 
     init(packed p: [Double]) {
-        (lossSum, correct, labelled, images, stopRequests, badSamples) = (p[0], p[1], p[2], p[3], p[4], p[5])
+        (lossSum, correct, labelled, images, stopRequests, requeueRequests, badSamples) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6])
     }
 
     public var meanLoss: Double { labelled > 0 ? lossSum / labelled : 0 }

@@ -43,6 +43,7 @@ struct BenchCommand: ParsableCommand {
                 return config
             }
             let entry = try ModelRegistry.entry(model)
+            ComputePrecision.current = config.precision.compute
             let (batchSize, imageSize, inChannels) = (config.batchSize, config.imageSize ?? 224, config.inChannels ?? 3)
             let options = config.modelOptions
             Initializers.manualSeed(0)
@@ -116,7 +117,7 @@ struct BenchCommand: ParsableCommand {
             let mfu = flopsPerImage * imagesPerSecond / (peak[0] * 1e9)
             if json {
                 let object: [String: Any] = [
-                    "model": model, "world_size": world, "batch_per_rank": batchSize, "threads_per_rank": BLAS.threads,
+                    "model": model, "world_size": world, "precision": config.precision.rawValue, "bf16_backend": BF16GEMM.backend.rawValue, "batch_per_rank": batchSize, "threads_per_rank": BLAS.threads,
                     "images_per_second": imagesPerSecond, "step_ms": 1000 * stepSeconds, "peak_rss_mib": rss[0], "mfu": mfu,
                     "sgemm_peak_gflops": peak[0], "train_gflops_per_image": flopsPerImage / 1e9,
                     "allreduce_ms": 1000 * communication, "allreduce_hidden_share": hidden,
@@ -130,14 +131,14 @@ struct BenchCommand: ParsableCommand {
                 console.info(String(decoding: data, as: UTF8.self))
             } else {
                 console.info(String(format: """
-                    %@ %dx%dx%d, batch %d per rank, %d rank%@ x %d thread%@ (OpenBLAS %@)
+                    %@ %dx%dx%d, batch %d per rank, %d rank%@ x %d thread%@ (OpenBLAS %@), precision %@
                       %.2f images/s  (median step %.1f ms over %d steps)
                       forward %.1f ms, backward %.1f ms, all-reduce wait %.1f ms, optimizer %.1f ms, data wait %.1f ms
-                      %.2f GFLOP per image trained; MFU %.1f%% of the %.0f GFLOP/s sgemm peak measured here; peak RSS %.0f MiB per rank%@
+                      %.2f GFLOP per image trained; MFU %.1f%% of the %.0f GFLOP/s %@ matrix-product peak measured here; peak RSS %.0f MiB per rank%@
                     """, model, inChannels, imageSize, imageSize, batchSize, world, world == 1 ? "" : "s", BLAS.threads,
-                    BLAS.threads == 1 ? "" : "s", BLAS.coreName, imagesPerSecond, 1000 * stepSeconds, records.count,
+                    BLAS.threads == 1 ? "" : "s", BLAS.coreName, config.precision.summary, imagesPerSecond, 1000 * stepSeconds, records.count,
                     1000 * median(1), 1000 * median(2), 1000 * median(3), 1000 * median(4), 1000 * median(5),
-                    flopsPerImage / 1e9, 100 * mfu, peak[0], rss[0],
+                    flopsPerImage / 1e9, 100 * mfu, peak[0], ComputePrecision.current.rawValue, rss[0],
                     world > 1 ? String(format: "\n  all-reduce of all gradients alone: %.1f ms; after backward the last rank waits %.1f ms: %.0f%% hidden"
                                        + "\n  buckets (MiB): %@; %d of them started during backward",
                                        1000 * communication, 1000 * median(6), 100 * hidden,
@@ -148,7 +149,7 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    /// This rank's sgemm GFLOP/s with its BLAS threads (median of 3, n = 1536).
+    /// This rank's matrix-product GFLOP/s with its BLAS threads, in the precision in force (median of 3, n = 1536).
     static func sgemmPeak() -> Double {
         let n = 1536
         let a = Tensor(filling: [n, n], with: 0.5), b = Tensor(filling: [n, n], with: 0.25), c = Tensor(zeros: [n, n])

@@ -2,6 +2,7 @@ import ArgumentParser
 import Data
 import Distributed
 import Foundation
+import Kernels
 import Models
 import NN
 import Training
@@ -45,6 +46,7 @@ struct EvalCommand: ParsableCommand {
                 if flags["batch_size"] == nil { config.batchSize = 256 }
                 config = try config.merging(arguments: settings, for: .eval, commandName: "eval")
                 try config.validate()
+                ComputePrecision.current = config.precision.compute
                 let source = try DataSource.named(config.data)
                 var dataset = try source.open(train: false, options: config.dataOptions)
                 if split == "train" {

@@ -7,8 +7,13 @@ import Training
 /// launched by `mpirun`, threads per rank, and the error policy (an error all ranks share exits
 /// cleanly with status 1; an error one rank meets alone aborts every rank, so none hangs).
 enum Runtime {
-    static func withCommunicator(threads: Int?, _ body: (Communicator, Console) throws -> Int32) -> Never {
+    /// `stopSignals`: SIGTERM, SIGINT and SIGUSR1 end the run cleanly (`StopSignal`); installed
+    /// before MPI starts, since Slurm's warning signal may come at any moment and SIGUSR1's default
+    /// action would kill the rank.
+    static func withCommunicator(threads: Int?, stopSignals: Bool = false,
+                                 _ body: (Communicator, Console) throws -> Int32) -> Never {
         BLAS.reexecWithTunedEnvironment()
+        if stopSignals { StopSignal.install() }
         let communicator: Communicator
         if MPICommunicator.isLaunchedByMPI {
             do { communicator = try MPICommunicator() } catch {

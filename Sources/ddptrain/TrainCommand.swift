@@ -34,10 +34,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        Runtime.withCommunicator(threads: Runtime.threadsFlag(settings)) { communicator, console in
+        Runtime.withCommunicator(threads: Runtime.threadsFlag(settings), stopSignals: true) { communicator, console in
             let config = try agree(communicator, "configuration") { try resolvedConfig(console: console) }
             if let threads = config.threads { ThreadConfiguration.apply(threads: threads) }
-            StopSignal.install()
             let trainer = try Trainer(config: config, communicator: communicator, console: console)
             let summary = try trainer.run()
             let checkpoint = summary.lastCheckpoint.map { ", last checkpoint \($0)" } ?? ""

@@ -1,0 +1,38 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Per-thread scratch memory that grows and is kept between calls: the kernels' worker threads
+/// run products side by side, each needing operand copies, with no allocation per call.
+final class ThreadScratch {
+    private(set) var pointer: UnsafeMutableRawPointer?
+    private(set) var capacity = 0
+
+    deinit { free(pointer) }
+
+    /// At least `bytes` bytes, 64-byte aligned; the contents are not kept.
+    func reserve(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes > capacity {
+            free(pointer)
+            var raw: UnsafeMutableRawPointer?
+            capacity = max(bytes, capacity * 2)
+            guard posix_memalign(&raw, 64, capacity) == 0, let raw else { preconditionFailure("out of memory: \(capacity) bytes of scratch") }
+            pointer = raw
+        }
+        return pointer!
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { if let raw = $0 { Unmanaged<ThreadScratch>.fromOpaque(raw).release() } }
+        return key
+    }()
+
+    /// This thread's scratch.
+    static var current: ThreadScratch {
+        if let existing = pthread_getspecific(key) { return Unmanaged<ThreadScratch>.fromOpaque(existing).takeUnretainedValue() }
+        let scratch = ThreadScratch()
+        pthread_setspecific(key, Unmanaged.passRetained(scratch).toOpaque())
+        return scratch
+    }
+}
