@@ -40,6 +40,13 @@ public enum BFloat16 {
         while i < count { target[i] = round(source[i]); i += 1 }
     }
 
+    /// `round(_:count:into:)` spread over the rank's threads.
+    public static func roundInParallel(_ source: UnsafePointer<Float>, count: Int, into target: UnsafeMutablePointer<Float>) {
+        Parallel.forRanges(count, grain: 1 << 16) { range in
+            round(source + range.lowerBound, count: range.count, into: target + range.lowerBound)
+        }
+    }
+
     /// `count` floats as bf16 bit patterns (oneDNN's bf16 operands).
     public static func convert(_ source: UnsafePointer<Float>, count: Int, into target: UnsafeMutablePointer<UInt16>) {
         var i = 0

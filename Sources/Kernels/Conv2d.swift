@@ -78,9 +78,18 @@ public enum Conv2dKernel {
         WinogradPass.allCases.map { Winograd.weightCount(s, $0.tile(s)) }.max() ?? 0
     }
 
+    /// Under bf16, a Winograd convolution rounds its raw operands (input, weights, and in the
+    /// backward pass dy) to bf16 and then runs in float32: rounding the transformed operands
+    /// instead, as the matrix products would, moved F(4×4)'s gradients by 10× the error a bf16
+    /// product may make. So the result is the product of bf16 operands, accumulated in float32.
+    static func roundsOperands(_ s: Conv2dShape) -> Bool { ComputePrecision.current == .bf16 && Winograd.applies(s) }
+
     /// Floats of scratch space the forward pass needs.
     public static func workspaceCount(_ s: Conv2dShape) -> Int {
-        if Winograd.applies(s) { return winogradWeightsCount(s) + WinogradPass.forward.schedule(s).scratchCount }
+        if Winograd.applies(s) {
+            return winogradWeightsCount(s) + WinogradPass.forward.schedule(s).scratchCount
+                + (roundsOperands(s) ? s.inputCount + s.weightCount : 0)
+        }
         return workerWorkspaceCount(s) * workers(s)
     }
 
@@ -89,6 +98,7 @@ public enum Conv2dKernel {
     public static func backwardWorkspaceCount(_ s: Conv2dShape) -> Int {
         if Winograd.applies(s) {
             return winogradWeightsCount(s) + (WinogradPass.allCases.map { $0.schedule(s).scratchCount }.max() ?? 0)
+                + (roundsOperands(s) ? s.inputCount + s.weightCount + s.outputCount : 0)
         }
         return workspaceCount(s) + (workers(s) - 1) * s.weightCount
     }
@@ -121,6 +131,15 @@ public enum Conv2dKernel {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
+        if roundsOperands(s) {
+            let rounded = workspace! + winogradWeightsCount(s) + WinogradPass.forward.schedule(s).scratchCount
+            BFloat16.roundInParallel(x, count: s.inputCount, into: rounded)
+            BFloat16.roundInParallel(weight, count: s.weightCount, into: rounded + s.inputCount)
+            ComputePrecision.with(.fp32) {
+                forward(s, x: rounded, weight: rounded + s.inputCount, bias: bias, y: y, workspace: workspace)
+            }
+            return
+        }
         if Winograd.applies(s) {
             let u = workspace!
             let tile = WinogradPass.forward.tile(s)
@@ -158,6 +177,17 @@ public enum Conv2dKernel {
                                 dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
                                 workspace: UnsafeMutablePointer<Float>?) {
         if let dBias { sumChannels(dy, into: dBias, batch: s.batch, channels: s.outChannels, plane: s.outH * s.outW) }
+        if roundsOperands(s) {
+            let rounded = workspace! + winogradWeightsCount(s) + (WinogradPass.allCases.map { $0.schedule(s).scratchCount }.max() ?? 0)
+            let (x16, w16, dy16) = (rounded, rounded + s.inputCount, rounded + s.inputCount + s.weightCount)
+            BFloat16.roundInParallel(x, count: s.inputCount, into: x16)
+            BFloat16.roundInParallel(weight, count: s.weightCount, into: w16)
+            BFloat16.roundInParallel(dy, count: s.outputCount, into: dy16)
+            ComputePrecision.with(.fp32) {
+                winogradBackward(s, x: x16, weight: w16, dy: dy16, dx: dx, dWeight: dWeight, workspace: workspace!)
+            }
+            return
+        }
         if Winograd.applies(s) {
             winogradBackward(s, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight, workspace: workspace!)
             return
