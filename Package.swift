@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Kernels", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "TestSupport"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "Autograd", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "Autograd", "Data", "Distributed", "Optim"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "Autograd", "Data", "Distributed", "Optim", "Kernels"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Autograd", "Kernels"], exclude: ["Fixtures"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels", "Autograd", "NN"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "Kernels", "TestSupport"]),

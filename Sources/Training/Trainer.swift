@@ -91,7 +91,6 @@ public final class Trainer {
             return (entry, model, train, eval, optimizer)
         }
         (entry, model, trainData, evalData, optimizer) = local
-        ComputePrecision.current = config.precision.compute
 
         // Phase 2, rank 0: the checkpoint folder, the checkpoint to resume from, the logs.
         let checkpointDir = config.checkpointDir ?? "checkpoints/\(config.model)"
@@ -190,6 +189,10 @@ public final class Trainer {
 
     /// Trains until `epochs` or `max_steps`, or until a stop signal; returns what happened.
     public func run() throws -> TrainingSummary {
+        try ComputePrecision.with(config.precision.compute) { try train() }
+    }
+
+    func train() throws -> TrainingSummary {
         var summary = TrainingSummary(steps: 0, losses: [], lastEvaluation: nil, stoppedBySignal: false, lastCheckpoint: nil)
         let console = self.console
         let badSampleLog = BadSampleLog { console.warning($0) }
@@ -352,6 +355,10 @@ public final class Trainer {
 
     /// Evaluates on the held-out split (running statistics made equal on every rank first).
     public func evaluate() throws -> EvaluationResult {
+        try ComputePrecision.with(config.precision.compute) { try evaluateInPrecision() }
+    }
+
+    func evaluateInPrecision() throws -> EvaluationResult {
         synchronizeBuffersOnce()
         let console = self.console
         let result: EvaluationResult
