@@ -23,4 +23,7 @@ static inline int ddp_mpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }
 static inline int ddp_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline MPI_Info ddp_mpi_info_null(void) { return MPI_INFO_NULL; }
 static inline MPI_Errhandler ddp_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline int ddp_mpi_any_source(void) { return MPI_ANY_SOURCE; }
+static inline MPI_Datatype ddp_mpi_long_long(void) { return MPI_LONG_LONG; }
+static inline int ddp_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 #endif

@@ -23,6 +23,12 @@ public protocol Communicator: AnyObject {
     func barrier()
     /// Ends every rank's process (after an error on one rank, so that none waits forever).
     func abort(code: Int32) -> Never
+    /// Seconds any collective may take before the job ends, naming it and the ranks missing.
+    var collectiveTimeout: Double { get set }
+    /// Where the job is ("step 120"), for that message.
+    var progressContext: String { get set }
+    /// The name of the collectives being started ("gradient all-reduce"), for that message.
+    var currentOperation: String? { get set }
 }
 
 /// A collective in flight.
@@ -35,6 +41,14 @@ public protocol PendingCollective: AnyObject {
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+
+    /// Runs `body` with its collectives called `name` in timeout messages.
+    public func during<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        let saved = currentOperation
+        currentOperation = name
+        defer { currentOperation = saved }
+        return try body()
+    }
 
     /// In place: every element becomes its mean over all ranks.
     public func allReduceAverage(_ buffer: UnsafeMutableBufferPointer<Float>) {
@@ -84,6 +98,9 @@ public final class SingleProcessCommunicator: Communicator {
         receive.copyMemory(from: send)
     }
     public func barrier() {}
+    public var collectiveTimeout = 300.0
+    public var progressContext = ""
+    public var currentOperation: String?
     public func abort(code: Int32) -> Never { exit(code) }
 
     final class Completed: PendingCollective {

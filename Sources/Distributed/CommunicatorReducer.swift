@@ -4,5 +4,7 @@ import Autograd
 public final class CommunicatorReducer: StatisticsReducer {
     let communicator: Communicator
     public init(_ communicator: Communicator) { self.communicator = communicator }
-    public func allReduceSum(_ values: UnsafeMutableBufferPointer<Double>) { communicator.allReduceSum(values) }
+    public func allReduceSum(_ values: UnsafeMutableBufferPointer<Double>) {
+        communicator.during("SyncBatchNorm statistics") { communicator.allReduceSum(values) }
+    }
 }

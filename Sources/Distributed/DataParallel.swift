@@ -107,7 +107,9 @@ public final class DataParallel {
     func launchReadyBuckets() {
         while nextToLaunch < buckets.count && buckets[nextToLaunch].pending == 0 {
             let bucket = buckets[nextToLaunch]
-            bucket.request = communicator.startAllReduceSum(bucket.buffer)
+            bucket.request = communicator.during("gradient all-reduce (bucket \(nextToLaunch + 1) of \(buckets.count))") {
+                communicator.startAllReduceSum(bucket.buffer)
+            }
             bucket.launched = true
             nextToLaunch += 1
         }
@@ -140,7 +142,7 @@ public final class DataParallel {
         // Rare path: one more collective to name the ranks.
         var flags = [Double](repeating: 0, count: communicator.size)
         flags[communicator.rank] = locallyNonFinite ? 1 : 0
-        communicator.allReduceSum(&flags)
+        communicator.during("naming the ranks with non-finite gradients") { communicator.allReduceSum(&flags) }
         return flags.indices.filter { flags[$0] > 0 }
     }
 
@@ -154,7 +156,9 @@ public final class DataParallel {
         var packed = [Float]()
         packed.reserveCapacity(buffers.reduce(0) { $0 + $1.count })
         for t in buffers { packed.append(contentsOf: UnsafeBufferPointer(start: t.pointer, count: t.count)) }
-        packed.withUnsafeMutableBufferPointer { communicator.allReduceAverage($0) }
+        communicator.during("averaging BatchNorm running statistics") {
+            packed.withUnsafeMutableBufferPointer { communicator.allReduceAverage($0) }
+        }
         var offset = 0
         for t in buffers {
             packed.withUnsafeBufferPointer { t.pointer.update(from: $0.baseAddress! + offset, count: t.count) }

@@ -27,6 +27,9 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     private var progressRunning = false
     private var progressThread: Thread?
     private let progressAvailable: Bool
+    /// Bounds every collective's time (`collectiveTimeout`), knows who has arrived.
+    private let watch: CollectiveWatch
+    public var currentOperation: String?
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -49,6 +52,22 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         MPI_Comm_rank(nodeComm, &lr)
         MPI_Comm_size(nodeComm, &ls)
         localRank = Int(lr); localSize = Int(ls)
+        // Errors come back to our code, which names the operation, instead of MPI's handler aborting.
+        MPI_Comm_set_errhandler(world, ddp_mpi_errors_return())
+        watch = CollectiveWatch(rank: rank, size: size, world: world, timeout: 300)
+    }
+
+    /// Seconds any collective may take before every rank that can still act names it and the
+    /// job ends (config `collective_timeout`).
+    public var collectiveTimeout: Double {
+        get { watch.timeout }
+        set { watch.timeout = newValue }
+    }
+
+    /// What the job is doing, for the timeout's message ("step 120").
+    public var progressContext: String {
+        get { watch.context }
+        set { watch.context = newValue }
     }
 
     /// True when this process was started by `mpirun` (OpenMPI or a PMI launcher).
@@ -58,6 +77,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     public func finalize() {
         stopProgressThread()
+        mpi { watch.finish() }
         MPI_Comm_free(&nodeComm)
         MPI_Finalize()
     }
@@ -121,10 +141,69 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     private func check(_ code: Int32, _ what: String) {
-        if code != ddp_mpi_success() {
-            System.printError("ddptrain: rank \(rank): \(what) failed with MPI error \(code); stopping every rank")
-            MPI_Abort(world, 1)
+        guard code != ddp_mpi_success() else { return }
+        var text = [CChar](repeating: 0, count: Int(ddp_mpi_max_error_string()) + 1)
+        var length: Int32 = 0
+        MPI_Error_string(code, &text, &length)
+        let message = String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        System.printError("ddptrain[rank \(rank)]: error: \(currentOperation.map { "\($0): " } ?? "")\(what) failed at "
+                          + "\(watch.context): \(message) (MPI error \(code)); stopping every rank")
+        System.flushOutput()
+        MPI_Abort(world, 1)
+    }
+
+    /// Starts one collective (announcing it to the watch) and waits for it within the timeout.
+    private func collective(_ what: String, _ start: (inout MPI_Request?) -> Int32) {
+        var request = ddp_mpi_request_null()
+        let code = mpi { () -> Int32 in
+            watch.enter()
+            return start(&request)
         }
+        check(code, what)
+        var requests: [MPI_Request?] = [request]
+        waitWatched(&requests, what)
+    }
+
+    /// Polls `requests` until they complete: spinning for the first few hundred microseconds
+    /// (small collectives finish there), then every 50 µs. Warns at half the timeout; at the
+    /// timeout reports and ends the job.
+    fileprivate func waitWatched(_ requests: inout [MPI_Request?], _ what: String) {
+        let start = System.now()
+        var warned = false, polls = 0, lastAnnounced = start
+        while true {
+            var done: Int32 = 0
+            let code = mpi { MPI_Testall(Int32(requests.count), &requests, &done, nil) }
+            check(code, what)
+            if done != 0 { return }
+            polls += 1
+            if polls < 2000 { continue }
+            let now = System.now(), waited = now - start
+            if now - lastAnnounced >= 1 {
+                // Still here: what lets rank 0 tell a waiting rank from a frozen one.
+                mpi { watch.announce() }
+                lastAnnounced = now
+            }
+            if !warned && waited >= watch.timeout / 2 {
+                warned = true
+                let text = mpi { watch.describe(currentOperation ?? what, waited: waited) }
+                System.printError("ddptrain[rank \(rank)]: warning: \(text); the job ends at \(Int(watch.timeout)) s "
+                                  + "(--collective-timeout)")
+            }
+            if waited >= watch.timeout { timedOut(what, waited: waited) }
+            usleep(50)
+        }
+    }
+
+    private func timedOut(_ what: String, waited: Double) -> Never {
+        let text = mpi { watch.describe(currentOperation ?? what, waited: waited) }
+        System.printError("ddptrain[rank \(rank)]: error: collective timeout: \(text); ending the job "
+                          + "(checkpoints already written stay valid: continue with --resume auto)")
+        System.flushOutput()
+        // The other ranks waiting in the same collective time out within moments: let them say so
+        // too. Then leave: mpirun ends the whole job when a rank exits non-zero without finalizing,
+        // the frozen ranks included (MPI_Abort would only add a page of OpenMPI's help text).
+        sleep(2)
+        exit(1)
     }
 
     /// Runs `body` over chunks of at most `maxElementsPerCall` elements.
@@ -140,31 +219,33 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
         chunked(buffer.count) { offset, n in
-            check(mpi { MPI_Allreduce(ddp_mpi_in_place(), base + offset, n, ddp_mpi_float(), ddp_mpi_sum(), world) }, "MPI_Allreduce")
+            collective("MPI_Allreduce") { MPI_Iallreduce(ddp_mpi_in_place(), base + offset, n, ddp_mpi_float(), ddp_mpi_sum(), world, &$0) }
         }
     }
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
         chunked(buffer.count) { offset, n in
-            check(mpi { MPI_Allreduce(ddp_mpi_in_place(), base + offset, n, ddp_mpi_double(), ddp_mpi_sum(), world) }, "MPI_Allreduce")
+            collective("MPI_Allreduce") { MPI_Iallreduce(ddp_mpi_in_place(), base + offset, n, ddp_mpi_double(), ddp_mpi_sum(), world, &$0) }
         }
     }
 
     public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
         chunked(buffer.count) { offset, n in
-            check(mpi { MPI_Allreduce(ddp_mpi_in_place(), base + offset, n, ddp_mpi_double(), ddp_mpi_max(), world) }, "MPI_Allreduce")
+            collective("MPI_Allreduce") { MPI_Iallreduce(ddp_mpi_in_place(), base + offset, n, ddp_mpi_double(), ddp_mpi_max(), world, &$0) }
         }
     }
 
     public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) -> PendingCollective {
-        let pending = Requests(owner: self)
+        let pending = Requests(owner: self, operation: currentOperation ?? "MPI_Iallreduce")
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return pending }
         chunked(buffer.count) { offset, n in
             var request = ddp_mpi_request_null()
-            check(mpi { MPI_Iallreduce(ddp_mpi_in_place(), base + offset, n, ddp_mpi_float(), ddp_mpi_sum(), world, &request) },
-                  "MPI_Iallreduce")
+            check(mpi { () -> Int32 in
+                watch.enter()
+                return MPI_Iallreduce(ddp_mpi_in_place(), base + offset, n, ddp_mpi_float(), ddp_mpi_sum(), world, &request)
+            }, "MPI_Iallreduce")
             pending.requests.append(request)
         }
         track(pending)
@@ -174,7 +255,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
         chunked(buffer.count) { offset, n in
-            check(mpi { MPI_Bcast(base + offset, n, ddp_mpi_byte(), Int32(root), world) }, "MPI_Bcast")
+            collective("MPI_Bcast") { MPI_Ibcast(base + offset, n, ddp_mpi_byte(), Int32(root), world, &$0) }
         }
     }
 
@@ -182,11 +263,13 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         precondition(receive.count == send.count * size, "allGather: receive buffer must hold size × send bytes")
         guard send.count > 0 else { return }
         precondition(send.count <= Int(Int32.max), "allGather: \(send.count) bytes is more than one MPI call carries")
-        check(mpi { MPI_Allgather(send.baseAddress, Int32(send.count), ddp_mpi_byte(), receive.baseAddress, Int32(send.count),
-                                  ddp_mpi_byte(), world) }, "MPI_Allgather")
+        collective("MPI_Allgather") {
+            MPI_Iallgather(send.baseAddress, Int32(send.count), ddp_mpi_byte(), receive.baseAddress, Int32(send.count),
+                           ddp_mpi_byte(), world, &$0)
+        }
     }
 
-    public func barrier() { check(mpi { MPI_Barrier(world) }, "MPI_Barrier") }
+    public func barrier() { collective("MPI_Barrier") { MPI_Ibarrier(world, &$0) } }
 
     public func abort(code: Int32) -> Never {
         System.flushOutput()
@@ -197,9 +280,11 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     final class Requests: PendingCollective, @unchecked Sendable {
         var requests: [MPI_Request?] = []
         let owner: MPICommunicator
+        /// What the timeout's message calls it.
+        let operation: String
         private let stateLock = NSLock()
         private var completed = false
-        init(owner: MPICommunicator) { self.owner = owner }
+        init(owner: MPICommunicator, operation: String) { self.owner = owner; self.operation = operation }
 
         /// One MPI_Testall (from either thread); true once everything has arrived.
         func poll() -> Bool {
@@ -219,7 +304,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             stateLock.lock()
             defer { stateLock.unlock() }
             if completed || requests.isEmpty { return }
-            owner.check(owner.mpi { MPI_Waitall(Int32(requests.count), &requests, nil) }, "MPI_Waitall")
+            owner.waitWatched(&requests, operation)
             completed = true
         }
     }

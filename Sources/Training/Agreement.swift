@@ -9,7 +9,7 @@ public func agree<T>(_ communicator: Communicator, _ what: String, _ body: () th
     // Each rank's message (empty when it succeeded): the same refusal on every rank is printed once.
     var message: [UInt8] = []
     if case .failure(let error) = result { message = Array("\(error)".utf8) }
-    let messages = communicator.allGather(message)
+    let messages = communicator.during("agreeing on \(what)") { communicator.allGather(message) }
     let failed = messages.indices.filter { !messages[$0].isEmpty }
     switch result {
     case .failure(let error):

@@ -102,6 +102,8 @@ public struct ConfigSetting: Sendable {
         case .minLRFactor: return .init(key, .schedule, .number, [.train], "Cosine decays to this fraction of the rate.")
         case .syncBN: return .init(key, .distributed, .toggle, [.train, .bench], "Synchronise BatchNorm statistics across ranks.")
         case .bucketCapMB: return .init(key, .distributed, .number, [.train, .bench], "Gradient bucket size in MiB (PyTorch's bucket_cap_mb).")
+        case .collectiveTimeout: return .init(key, .distributed, .number, .all,
+                                              "Seconds a collective may wait for the other ranks before the job ends (default 300).")
         case .threads: return .init(key, .distributed, .integer, .all, "BLAS and kernel threads per rank (default: cores / ranks on the node).")
         case .checkpointDir: return .init(key, .checkpointsAndLogs, .text("path"), [.train], "Checkpoint folder (default: checkpoints/MODEL).")
         case .checkpointEvery: return .init(key, .checkpointsAndLogs, .integer, [.train], "Also checkpoint every N steps (0: epoch ends only).")

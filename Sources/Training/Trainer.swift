@@ -212,6 +212,7 @@ public final class Trainer {
             var micro = 0
             while micro < plan.count {
                 let stepStart = System.now()
+                communicator.progressContext = "step \(progress.globalStep + 1)"
                 let epochPosition = Double(progress.epoch) + Double(progress.samplesInEpoch) / Double(sampler.globalSamplesPerEpoch)
                 progress.lrFactor = schedule.factor(atEpoch: epochPosition)
                 optimizer.setLRFactor(progress.lrFactor)
@@ -330,7 +331,7 @@ public final class Trainer {
         } catch { failure = error }
         var failed = [Double](repeating: 0, count: communicator.size)
         if failure != nil { failed[communicator.rank] = 1 }
-        communicator.allReduceSum(&failed)
+        communicator.during("agreeing that every rank's data loaded") { communicator.allReduceSum(&failed) }
         let ranks = failed.indices.filter { failed[$0] > 0 }
         guard !ranks.isEmpty else { return batches }
         throw try stopForDataError(failure, ranks: ranks)

@@ -60,6 +60,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// What a sample that does not decode does: stop the run (`error`) or be replaced (`skip`).
     public var badSamples = BadSamplePolicy.error
     public var precision = Precision.fp32
+    /// Seconds any collective may take before the job ends, naming the operation and the ranks missing.
+    public var collectiveTimeout = 300.0
     public var syntheticCount: Int?
 
     public init() {}
@@ -75,6 +77,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case numClasses = "num_classes", inChannels = "in_channels", stem, imageSize = "image_size"
         case zeroInitResidual = "zero_init_residual", bucketCapMB = "bucket_cap_mb", nonFinite = "non_finite"
         case syntheticCount = "synthetic_count", badSamples = "bad_samples", precision
+        case collectiveTimeout = "collective_timeout"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -165,6 +168,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try require(numClasses.map { $0 > 0 } ?? true, "num_classes must be positive, got \(numClasses ?? 0)")
         try require(inChannels.map { $0 > 0 } ?? true, "in_channels must be positive, got \(inChannels ?? 0)")
         try require(imageSize.map { $0 > 0 } ?? true, "image_size must be positive, got \(imageSize ?? 0)")
+        try require(collectiveTimeout > 0 && collectiveTimeout.isFinite,
+                    "collective_timeout must be a positive number of seconds, got \(collectiveTimeout)")
         try require(bucketCapMB > 0, "bucket_cap_mb must be positive, got \(bucketCapMB)")
         try require(resume.map { !$0.isEmpty } ?? true, "resume must be auto or a checkpoint path")
     }

@@ -30,7 +30,7 @@ public struct StepTotals: Equatable, Sendable {
     /// The sum over every rank.
     public func allReduced(_ communicator: Communicator) -> StepTotals {
         var values = packed
-        communicator.allReduceSum(&values)
+        communicator.during("the step's loss and metrics") { communicator.allReduceSum(&values) }
         return StepTotals(packed: values)
     }
 

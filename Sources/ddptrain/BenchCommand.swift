@@ -43,6 +43,7 @@ struct BenchCommand: ParsableCommand {
                 return config
             }
             let entry = try ModelRegistry.entry(model)
+            communicator.collectiveTimeout = config.collectiveTimeout
             ComputePrecision.current = config.precision.compute
             let (batchSize, imageSize, inChannels) = (config.batchSize, config.imageSize ?? 224, config.inChannels ?? 3)
             let options = config.modelOptions

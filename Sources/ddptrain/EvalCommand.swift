@@ -28,6 +28,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         Runtime.withCommunicator(threads: Runtime.threadsFlag(settings)) { communicator, console in
+            var collectiveTimeout = 300.0
             let (network, dataset, batchSize) = try agree(communicator, "loading") { () throws -> (LayerModule, Dataset, Int) in
                 var config = TrainingConfig()
                 config.model = model
@@ -64,8 +65,10 @@ struct EvalCommand: ParsableCommand {
                     let (entries, _) = try SafeTensors.read(contentsOf: weights)
                     try network.loadStateDict(entries.map { ($0.name, $0.tensor) }, source: weights)
                 }
+                collectiveTimeout = config.collectiveTimeout
                 return (network, dataset, config.batchSize)
             }
+            communicator.collectiveTimeout = collectiveTimeout
             let result = try Evaluation.run(model: network, dataset: dataset, communicator: communicator, batchSize: batchSize)
             if json {
                 console.info(String(format: "{\"loss\": %.6f, \"accuracy\": %.6f, \"samples\": %d}", result.loss, result.accuracy, result.samples))

@@ -37,6 +37,7 @@ struct TrainCommand: ParsableCommand {
         Runtime.withCommunicator(threads: Runtime.threadsFlag(settings), stopSignals: true) { communicator, console in
             let config = try agree(communicator, "configuration") { try resolvedConfig(console: console) }
             if let threads = config.threads { ThreadConfiguration.apply(threads: threads) }
+            communicator.collectiveTimeout = config.collectiveTimeout
             let trainer = try Trainer(config: config, communicator: communicator, console: console)
             let summary = try trainer.run()
             let checkpoint = summary.lastCheckpoint.map { ", last checkpoint \($0)" } ?? ""

@@ -4,6 +4,7 @@
 #      byte-identical to an uninterrupted run's.
 #   2. SIGTERM (what Slurm sends on preemption): every rank finishes its step, rank 0 saves,
 #      and the job exits 0.
+#   3. SIGSTOP one rank (a frozen node): the collective timeout ends the job, naming the rank.
 # Prints "integration: N passed, M failed". Run from the project root after a release build.
 set -uo pipefail
 bin=.build/release/ddptrain
@@ -78,6 +79,35 @@ if wait_for "$work/c/step-000000003.safetensors" 120; then
   if wait "$job"; then ok "SIGTERM: exit status 0"; else fail "SIGTERM: non-zero exit status"; cat "$work/c.log"; fi
   grep -q "stop requested: saved" "$work/c.log" && ok "SIGTERM: a checkpoint was saved" || { fail "SIGTERM: no save"; cat "$work/c.log"; }
   "$bin" inspect "$(newest c)" > /dev/null && ok "SIGTERM: the saved checkpoint verifies" || fail "SIGTERM checkpoint does not verify"
+else
+  fail "no checkpoint at step 3 within 120 s"; kill "$job" 2>/dev/null; wait "$job"
+fi
+
+# 3. A frozen rank (SIGSTOP once step 3 is saved) with --collective-timeout 10: the job ends on
+#    its own within 40 s, the message names the rank, and --resume auto then completes.
+train f --collective-timeout 10 > "$work/f.log" 2>&1 &
+job=$!
+if wait_for "$work/f/step-000000003.safetensors" 120; then
+  victim=$(ranks_of f | tail -1)
+  kill -STOP "$victim"
+  stopped=$(date +%s)
+  for _ in $(seq 1 60); do kill -0 "$job" 2>/dev/null || break; sleep 1; done
+  took=$(( $(date +%s) - stopped ))
+  if kill -0 "$job" 2>/dev/null; then
+    fail "a frozen rank: the job was still running after 60 s"; kill -CONT "$victim"; kill "$job"; wait "$job"
+  else
+    wait "$job"; status=$?
+    [ "$status" -ne 0 ] && [ "$took" -le 40 ] && ok "a frozen rank: the job ended in $took s with status $status" \
+      || fail "a frozen rank: status $status after $took s"
+    grep -q "collective timeout: .* rank 1 has not arrived\|collective timeout: .* rank 1 entered it but has not answered" "$work/f.log" \
+      && ok "the timeout names the frozen rank" || { fail "the timeout message"; cat "$work/f.log"; }
+  fi
+  kill -CONT "$victim" 2>/dev/null
+  if train f --resume auto > "$work/f2.log" 2>&1 && grep -q "resumed from" "$work/f2.log"; then
+    ok "after the timeout, --resume auto completes"
+  else
+    fail "resume after the timeout"; cat "$work/f2.log"
+  fi
 else
   fail "no checkpoint at step 3 within 120 s"; kill "$job" 2>/dev/null; wait "$job"
 fi
