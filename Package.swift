@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Layers, each a module; dependencies point one way:
-// ddptrain -> Distributed / Optim / Models -> NN -> Autograd -> Kernels -> C libraries.
+// ddptrain (the command line) -> Training -> {Distributed, Data, Optim, Models} -> NN -> Autograd -> Kernels
+// -> C libraries (OpenBLAS, oneDNN, MPI, zlib, libjpeg-turbo, libpng). Only Distributed imports MPI.
 let package = Package(
     name: "ddptrain",
     platforms: [.macOS(.v13)],

@@ -83,7 +83,7 @@ public final class Tensor {
 
     public var pointer: UnsafeMutablePointer<Float> { storage.base }
     public var rank: Int { shape.count }
-    public var isLeaf: Bool { gradFunction == nil }
+
 
     public func toArray() -> [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 

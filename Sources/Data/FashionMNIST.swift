@@ -1,3 +1,5 @@
+import Foundation
+
 /// Fashion-MNIST (or MNIST) from a folder of IDX files, gzipped or not:
 /// `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`, `t10k-…` for the test split.
 public enum FashionMNIST {
@@ -35,5 +37,3 @@ public enum FashionMNIST {
         throw DataError("\(directory)/\(name).gz", "file not found (nor \(name) uncompressed)")
     }
 }
-
-import Foundation

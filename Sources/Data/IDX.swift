@@ -1,3 +1,5 @@
+import Foundation
+
 /// MNIST's IDX format (Fashion-MNIST uses it too): a big-endian magic number whose last byte
 /// is the number of dimensions and whose third byte is the type (0x08 = unsigned byte),
 /// one big-endian 32-bit extent per dimension, then the data.
@@ -25,5 +27,3 @@ enum IDX {
         return (extents, bytes[headerSize...])
     }
 }
-
-import Foundation

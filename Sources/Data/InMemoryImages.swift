@@ -1,3 +1,5 @@
+import Kernels
+
 /// Byte images held in memory (Fashion-MNIST, MNIST, CIFAR), CHW per image, with the
 /// small-image training transform: random crop from a zero-padded image and horizontal flip,
 /// then normalisation; evaluation normalises only.
@@ -72,5 +74,3 @@ public struct InMemoryImages: Dataset {
         }
     }
 }
-
-import Kernels

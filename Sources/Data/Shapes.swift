@@ -1,4 +1,7 @@
 import Kernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Synthetic segmentation for UNet: circles, rectangles and triangles on a noisy background,
 /// with a class per pixel (0 background, 1 circle, 2 rectangle, 3 triangle). Image `index`
@@ -47,7 +50,3 @@ public struct Shapes: Dataset {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

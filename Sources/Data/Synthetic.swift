@@ -1,4 +1,11 @@
 import Kernels
+#if canImport(Glibc)
+import Glibc
+@inline(__always) func _sin(_ x: Double) -> Double { Glibc.sin(x) }
+#else
+import Darwin
+@inline(__always) func _sin(_ x: Double) -> Double { Darwin.sin(x) }
+#endif
 
 /// Classification images of any shape, made on the fly from the seed: each class has its
 /// own smooth pattern (a sum of a row and a column profile per channel), every image adds
@@ -56,11 +63,3 @@ public struct SyntheticImages: Dataset {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-@inline(__always) func _sin(_ x: Double) -> Double { Glibc.sin(x) }
-#else
-import Darwin
-@inline(__always) func _sin(_ x: Double) -> Double { Darwin.sin(x) }
-#endif

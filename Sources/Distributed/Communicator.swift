@@ -40,8 +40,6 @@ public protocol PendingCollective: AnyObject {
 }
 
 extension Communicator {
-    public var isRoot: Bool { rank == 0 }
-
     /// Runs `body` with its collectives called `name` in timeout messages.
     public func during<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
         let saved = currentOperation

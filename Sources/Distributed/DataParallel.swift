@@ -44,8 +44,7 @@ public final class DataParallel {
             communicator.broadcast(UnsafeMutableRawBufferPointer(start: tensor.pointer, count: tensor.count * 4), root: 0)
         }
         if options.syncBatchNorm {
-            let reducer = CommunicatorReducer(communicator)
-            for (_, module) in model.namedModules() { (module as? BatchNorm2d)?.reducer = reducer }
+            SyncBatchNorm.enable(in: model, communicator: communicator)
         }
         // Buckets in reverse registration order: backward produces the last layers' gradients first.
         var buckets: [[Tensor]] = [[]]

@@ -115,8 +115,7 @@ public enum BLAS {
     /// What ddptrain wants in OpenBLAS's environment, for the variables the user has not set:
     /// the core type when the loaded one is below the CPU (see `coreTypeToForce`), and a short
     /// spin for idle BLAS threads (`OPENBLAS_THREAD_TIMEOUT=4`): by default they busy-wait after
-    /// every call and fight the kernels' own threads for the cores (ResNet-50 on 2 threads:
-    /// 2.98 → 3.64 images/s, ResNet-18 at 28²: 31 → 33–36, measured).
+    /// every call and fight the kernels' own threads for the cores (the README has the figures).
     public static func tunedEnvironment(current: (String) -> String? = System.environment) -> [String: String] {
         var wanted: [String: String] = [:]
         if let core = coreTypeToForce(loadedCore: coreName, flags: System.cpuFlags(),

@@ -1,3 +1,15 @@
+#if canImport(Glibc)
+import Glibc
+@inline(__always) func _log(_ x: Double) -> Double { Glibc.log(x) }
+@inline(__always) func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+@inline(__always) func _sin(_ x: Double) -> Double { Glibc.sin(x) }
+#else
+import Darwin
+@inline(__always) func _log(_ x: Double) -> Double { Darwin.log(x) }
+@inline(__always) func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+@inline(__always) func _sin(_ x: Double) -> Double { Darwin.sin(x) }
+#endif
+
 /// A small, seedable generator (xoshiro256**) so that every run, rank and resume
 /// draws the same numbers from the same seed.
 public struct RandomGenerator: RandomNumberGenerator, Sendable {
@@ -48,15 +60,3 @@ public func splitmix64(_ state: inout UInt64) -> UInt64 {
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
     return z ^ (z >> 31)
 }
-
-#if canImport(Glibc)
-import Glibc
-@inline(__always) func _log(_ x: Double) -> Double { Glibc.log(x) }
-@inline(__always) func _cos(_ x: Double) -> Double { Glibc.cos(x) }
-@inline(__always) func _sin(_ x: Double) -> Double { Glibc.sin(x) }
-#else
-import Darwin
-@inline(__always) func _log(_ x: Double) -> Double { Darwin.log(x) }
-@inline(__always) func _cos(_ x: Double) -> Double { Darwin.cos(x) }
-@inline(__always) func _sin(_ x: Double) -> Double { Darwin.sin(x) }
-#endif

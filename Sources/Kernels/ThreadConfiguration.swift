@@ -7,14 +7,6 @@ public enum ThreadConfiguration {
         max(1, cores / max(localRanks, 1))
     }
 
-    /// Ranks on this node as the launcher announces them, before MPI is initialised.
-    public static var launcherLocalRanks: Int {
-        for name in ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"] {
-            if let value = System.environment(name), let n = Int(value), n > 0 { return n }
-        }
-        return 1
-    }
-
     /// Sets both the BLAS and the kernel thread counts.
     public static func apply(threads: Int) {
         let n = max(1, threads)

@@ -1,7 +1,7 @@
 import Autograd
 import NN
 
-/// UNet from the design notes: an encoder of double 3x3 conv (+ BN) + ReLU blocks and 2x2 max
+/// UNet (Ronneberger et al., with a `featureScale` to narrow it): an encoder of double 3x3 conv (+ BN) + ReLU blocks and 2x2 max
 /// pools, filters [64, 128, 256, 512, 1024] / `featureScale`, and a decoder that upsamples
 /// (bilinear with `align_corners=True` then a 1x1 conv, or a 2x2 stride-2 transposed conv),
 /// concatenates the skip connection and applies a double 3x3 conv without BN; a final 1x1

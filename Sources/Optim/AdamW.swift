@@ -1,5 +1,10 @@
 import Autograd
 import Kernels
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 
 /// `torch.optim.AdamW` with PyTorch's rule (decoupled weight decay, no amsgrad):
 ///
@@ -18,43 +23,28 @@ public final class AdamW: Optimizer {
         self.eps = eps
     }
 
-    public func step() {
-        for group in paramGroups {
-            for (name, p) in group.parameters {
-                guard let grad = p.grad else { continue }
-                var entry = state[name] ?? [
-                    "step": Tensor(zeros: []),
-                    "exp_avg": Tensor(zeros: p.shape),
-                    "exp_avg_sq": Tensor(zeros: p.shape),
-                ]
-                let stepTensor = entry["step"]!
-                stepTensor.pointer[0] += 1
-                let t = Double(stepTensor.pointer[0])
-                let biasCorrection1 = 1 - pow(beta1, t)
-                let biasCorrection2Sqrt = (1 - pow(beta2, t)).squareRoot()
-                let stepSize = Float(group.lr / biasCorrection1)
-                let decay = Float(1 - group.lr * group.weightDecay)
-                let (b1, b2, e) = (Float(beta1), Float(beta2), Float(eps))
-                let invBc2 = Float(1 / biasCorrection2Sqrt)
-                let w = p.pointer, g = grad.pointer
-                let m = entry["exp_avg"]!.pointer, v = entry["exp_avg_sq"]!.pointer
-                Parallel.forRanges(p.count, grain: 65536) { r in
-                    for i in r {
-                        w[i] *= decay
-                        m[i] = b1 * m[i] + (1 - b1) * g[i]
-                        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                        w[i] -= stepSize * m[i] / (v[i].squareRoot() * invBc2 + e)
-                    }
-                }
-                entry["step"] = stepTensor
-                state[name] = entry
+    public func update(_ p: Tensor, gradient: Tensor, state: inout [String: Tensor], group: ParamGroup) {
+        if state.isEmpty {
+            state = ["step": Tensor(zeros: []), "exp_avg": Tensor(zeros: p.shape), "exp_avg_sq": Tensor(zeros: p.shape)]
+        }
+        let stepTensor = state["step"]!
+        stepTensor.pointer[0] += 1
+        let t = Double(stepTensor.pointer[0])
+        let biasCorrection1 = 1 - pow(beta1, t)
+        let biasCorrection2Sqrt = (1 - pow(beta2, t)).squareRoot()
+        let stepSize = Float(group.lr / biasCorrection1)
+        let decay = Float(1 - group.lr * group.weightDecay)
+        let (b1, b2, e) = (Float(beta1), Float(beta2), Float(eps))
+        let invBc2 = Float(1 / biasCorrection2Sqrt)
+        let w = p.pointer, g = gradient.pointer
+        let m = state["exp_avg"]!.pointer, v = state["exp_avg_sq"]!.pointer
+        Parallel.forRanges(p.count, grain: 65536) { r in
+            for i in r {
+                w[i] *= decay
+                m[i] = b1 * m[i] + (1 - b1) * g[i]
+                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                w[i] -= stepSize * m[i] / (v[i].squareRoot() * invBc2 + e)
             }
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif

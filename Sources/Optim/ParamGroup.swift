@@ -26,24 +26,3 @@ public struct ParamGroup {
                 ParamGroup(parameters: noDecay, lr: lr, weightDecay: 0)].filter { !$0.parameters.isEmpty }
     }
 }
-
-/// Updates parameters from their gradients; state is kept by parameter name so that a
-/// checkpoint can save and restore it.
-public protocol Optimizer: AnyObject {
-    var paramGroups: [ParamGroup] { get set }
-    /// Per-parameter state: `state[name]["momentum_buffer"]`, `["exp_avg"]`, ...
-    var state: [String: [String: Tensor]] { get set }
-    func step()
-}
-
-extension Optimizer {
-    /// Sets every parameter's gradient to nil.
-    public func zeroGrad() {
-        for group in paramGroups { for p in group.parameters { p.tensor.grad = nil } }
-    }
-
-    /// Sets each group's rate to its initial rate times `factor`.
-    public func setLRFactor(_ factor: Double) {
-        for i in paramGroups.indices { paramGroups[i].lr = paramGroups[i].initialLR * factor }
-    }
-}

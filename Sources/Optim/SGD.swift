@@ -20,40 +20,36 @@ public final class SGD: Optimizer {
         self.nesterov = nesterov
     }
 
-    public func step() {
-        for group in paramGroups {
-            let lr = Float(group.lr), wd = Float(group.weightDecay)
-            let mu = Float(momentum), damp = Float(1 - dampening)
-            for (name, p) in group.parameters {
-                guard let grad = p.grad else { continue }
-                let n = p.count
-                let w = p.pointer, g = grad.pointer
-                if momentum == 0 {
-                    Parallel.forRanges(n, grain: 65536) { r in for i in r { w[i] -= lr * (g[i] + wd * w[i]) } }
-                    continue
-                }
-                if let buffer = state[name]?["momentum_buffer"] {
-                    let b = buffer.pointer
-                    Parallel.forRanges(n, grain: 65536) { r in
-                        for i in r {
-                            let d = g[i] + wd * w[i]
-                            b[i] = mu * b[i] + damp * d
-                            w[i] -= lr * (nesterov ? d + mu * b[i] : b[i])
-                        }
-                    }
-                } else {
-                    let buffer = Tensor(uninitialized: p.shape)
-                    let b = buffer.pointer
-                    Parallel.forRanges(n, grain: 65536) { r in
-                        for i in r {
-                            let d = g[i] + wd * w[i]
-                            b[i] = d
-                            w[i] -= lr * (nesterov ? d + mu * d : d)
-                        }
-                    }
-                    state[name, default: [:]]["momentum_buffer"] = buffer
+    public func update(_ p: Tensor, gradient: Tensor, state: inout [String: Tensor], group: ParamGroup) {
+        let lr = Float(group.lr), wd = Float(group.weightDecay)
+        let mu = Float(momentum), damp = Float(1 - dampening), nesterov = nesterov
+        let n = p.count
+        let w = p.pointer, g = gradient.pointer
+        if momentum == 0 {
+            Parallel.forRanges(n, grain: 65536) { r in for i in r { w[i] -= lr * (g[i] + wd * w[i]) } }
+            return
+        }
+        if let buffer = state["momentum_buffer"] {
+            let b = buffer.pointer
+            Parallel.forRanges(n, grain: 65536) { r in
+                for i in r {
+                    let d = g[i] + wd * w[i]
+                    b[i] = mu * b[i] + damp * d
+                    w[i] -= lr * (nesterov ? d + mu * b[i] : b[i])
                 }
             }
+        } else {
+            // PyTorch's first step: the buffer is the gradient itself, undamped.
+            let buffer = Tensor(uninitialized: p.shape)
+            let b = buffer.pointer
+            Parallel.forRanges(n, grain: 65536) { r in
+                for i in r {
+                    let d = g[i] + wd * w[i]
+                    b[i] = d
+                    w[i] -= lr * (nesterov ? d + mu * d : d)
+                }
+            }
+            state["momentum_buffer"] = buffer
         }
     }
 }

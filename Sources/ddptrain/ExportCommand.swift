@@ -1,4 +1,5 @@
 import ArgumentParser
+import Kernels
 import NN
 import Training
 
@@ -30,5 +31,3 @@ enum CleanExit {
         return ExitCode.failure
     }
 }
-
-import Kernels

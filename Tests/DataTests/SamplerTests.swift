@@ -85,6 +85,35 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(first.labels, [3, 2])
     }
 
+    /// torchvision's RandomCrop(size, padding=2) + RandomHorizontalFlip on an image whose every
+    /// pixel differs: each augmented sample is the original shifted by at most 2 (zero fill),
+    /// perhaps mirrored, and over epochs both mirrored and plain samples and several shifts occur.
+    func testCropAndFlipAreTorchvisionsRandomCropAndFlip() throws {
+        let (h, w) = (6, 7)
+        let pixels = (0..<(h * w)).map { UInt8(10 + 5 * $0) }
+        let data = InMemoryImages(pixels: pixels, labels: [0], channels: 1, height: h, width: w, classCount: 1,
+                                  normalization: Normalization(mean: [0], std: [1]), cropPadding: 2, flip: true, seed: 8)
+        var seen = Set<String>()
+        for epoch in 0..<40 {
+            var out = [Float](repeating: 0, count: h * w), label: [Int32] = [0]
+            try data.load(0, epoch: epoch, image: &out, labels: &label)
+            let got = out.map { Int(($0 * 255).rounded()) }
+            var match: String?
+            for dy in -2...2 { for dx in -2...2 { for mirrored in [false, true] {
+                let expected = (0..<(h * w)).map { i -> Int in
+                    let (y, x) = (i / w, mirrored ? w - 1 - i % w : i % w)
+                    let (sy, sx) = (y + dy, x + dx)
+                    return sy >= 0 && sy < h && sx >= 0 && sx < w ? Int(pixels[sy * w + sx]) : 0
+                }
+                if expected == got { match = "\(dx),\(dy),\(mirrored)" }
+            } } }
+            guard let match else { return XCTFail("epoch \(epoch): not a shifted (and perhaps mirrored) copy: \(got)") }
+            seen.insert(match)
+        }
+        XCTAssertTrue(seen.contains { $0.hasSuffix("true") } && seen.contains { $0.hasSuffix("false") }, "\(seen)")
+        XCTAssertGreaterThan(Set(seen.map { $0.split(separator: ",").prefix(2).joined() }).count, 5, "\(seen)")
+    }
+
     func testLoaderWithWorkersMatchesInlineAndReportsErrors() throws {
         let data = SyntheticImages(count: 40, classes: 3, shape: [1, 4, 4], seed: 2)
         let plan = DistributedSampler(datasetSize: 40, batchSize: 6, seed: 1).batches(epoch: 0)

@@ -98,6 +98,22 @@ final class SourceTests: XCTestCase {
         // A flat 50-grey PNG stays flat under crop, resize and flip.
         XCTAssertEqual(out[0], (50 / 255 - 0.485) / 0.229, accuracy: 1e-4)
         XCTAssertEqual(out[3 * 256 - 1], (50 / 255 - 0.406) / 0.225, accuracy: 1e-4)
+        // A left-to-right ramp shows the flip: rows rise in plain crops and fall in mirrored ones,
+        // and over epochs both occur; the crops differ in scale (how steep the ramp is).
+        let rampPixels: [UInt8] = (0..<(64 * 48 * 3)).map { (i: Int) -> UInt8 in UInt8(i / 3 % 64 * 4) }
+        let ramp = DecodedImage(width: 64, height: 48, channels: 3, pixels: rampPixels)
+        write(try ImageCodec.encodePNG(ramp), "\(root)/train/cat/ramp.png")
+        let ramps = try ImageFolder(root: root, split: "train", size: 16, train: true, seed: 1)
+        let rampIndex = ramps.files.firstIndex { $0.hasSuffix("ramp.png") }!
+        var rising = 0, falling = 0, slopes = Set<Int>()
+        for epoch in 0..<24 {
+            try ramps.load(rampIndex, epoch: epoch, image: &out, labels: &label)
+            let slope = out[15] - out[0]
+            if slope > 0 { rising += 1 } else if slope < 0 { falling += 1 }
+            slopes.insert(Int(abs(slope) * 10))
+        }
+        XCTAssertGreaterThan(rising, 0); XCTAssertGreaterThan(falling, 0)
+        XCTAssertGreaterThan(slopes.count, 3, "random-resized crops of several scales: \(slopes)")
         let eval = try ImageFolder(root: root, split: "train", size: 16, train: false, seed: 1)
         try eval.load(1, epoch: 0, image: &out, labels: &label)
         XCTAssertEqual(out[0], (200 / 255 - 0.485) / 0.229, accuracy: 0.02, "JPEG is lossy, but a flat image stays close")

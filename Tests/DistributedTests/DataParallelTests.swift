@@ -111,12 +111,52 @@ final class DataParallelTests: XCTestCase {
         for (a, e) in zip(x0.grad!.toArray(), expectedDx) { XCTAssertEqual(a, e, accuracy: 1e-5) }
     }
 
-    func testBufferAveragingIsIdentityOnOneRank() throws {
+    /// Rank 0 of two. The peer has the same model and settings: gathered bytes are this rank's
+    /// twice, and in per-rank arrays of Doubles (one slot a rank, the others zero) its slot
+    /// mirrors ours. Its Float values (the running statistics) are ours plus one: a sum is 2v + 1.
+    final class PeerPlusOne: Communicator {
+        var rank: Int { 0 }
+        var size: Int { 2 }
+        var localRank: Int { 0 }
+        var localSize: Int { 2 }
+        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) { for i in buffer.indices { buffer[i] = 2 * buffer[i] + 1 } }
+        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) {
+            precondition(buffer.count == 2, "only per-rank arrays are expected here")
+            buffer[1] = buffer[0]
+        }
+        func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) { for i in buffer.indices { buffer[i] += 1 } }
+        func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) -> PendingCollective {
+            allReduceSum(buffer)
+            return Done()
+        }
+        func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {}
+        func allGather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) {
+            receive.copyMemory(from: send)
+            UnsafeMutableRawBufferPointer(rebasing: receive[send.count...]).copyMemory(from: send)
+        }
+        func barrier() {}
+        var collectiveTimeout = 300.0
+        var progressContext = ""
+        var currentOperation: String?
+        func abort(code: Int32) -> Never { exit(code) }
+        final class Done: PendingCollective {
+            func test() -> Bool { true }
+            func wait() {}
+        }
+    }
+
+    /// Running statistics become the mean over the ranks; the batch counter is left alone.
+    func testBufferAveragingTakesTheMeanOverRanks() throws {
         let model = Net()
         model.bn.runningMean.pointer[0] = 0.25
-        let ddp = try DataParallel(model: model, communicator: SingleProcessCommunicator())
+        model.bn.runningVar.pointer[1] = 2
+        let counter = model.namedBuffers().first { $0.name == "bn.num_batches_tracked" }!.tensor
+        counter.pointer[0] = 7
+        let ddp = try DataParallel(model: model, communicator: PeerPlusOne())
         ddp.synchronizeBuffers()
-        XCTAssertEqual(model.bn.runningMean.pointer[0], 0.25)
+        XCTAssertEqual(model.bn.runningMean.pointer[0], 0.75, "(0.25 + 1.25) / 2")
+        XCTAssertEqual(model.bn.runningVar.pointer[1], 2.5, "(2 + 3) / 2")
+        XCTAssertEqual(counter.pointer[0], 7, "num_batches_tracked is the same on every rank and is not averaged")
     }
 
     func testInput(seed: UInt64) -> Tensor { testTensor4([2, 2, 4, 4], seed: seed) }

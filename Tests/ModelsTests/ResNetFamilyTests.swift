@@ -26,6 +26,17 @@ final class ResNetFamilyTests: XCTestCase {
             return model(Tensor(zeros: [1, 3, 32, 32]))
         }
         XCTAssertEqual(y.shape, [1, 10])
+        // torchvision's v1.5: the stride sits on the bottleneck's 3x3 conv, not its first 1x1.
+        let convs = Dictionary(uniqueKeysWithValues: model.namedModules().compactMap { name, module in
+            (module as? Conv2d).map { (name, $0) }
+        })
+        for layer in ["layer2", "layer3", "layer4"] {
+            XCTAssertEqual(convs["\(layer).0.conv1"]?.stride, 1, "\(layer).0.conv1")
+            XCTAssertEqual(convs["\(layer).0.conv2"]?.stride, 2, "\(layer).0.conv2")
+            XCTAssertEqual(convs["\(layer).0.conv3"]?.stride, 1, "\(layer).0.conv3")
+            XCTAssertEqual(convs["\(layer).0.downsample.0"]?.stride, 2, "\(layer).0.downsample.0")
+            XCTAssertEqual(convs["\(layer).1.conv2"]?.stride, 1, "\(layer).1.conv2")
+        }
         let se = ResNet(depth: 18, options: .init(squeezeExcitation: true))
         XCTAssertTrue(se.stateDict().map(\.name).contains("layer1.0.se.fc.0.weight"))
         XCTAssertTrue(se.stateDict().map(\.name).contains("layer1.0.se.fc.2.weight"))

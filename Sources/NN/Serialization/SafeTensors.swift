@@ -176,13 +176,12 @@ public enum SafeTensors {
         return out
     }
 
-    /// Writes atomically (temporary file, then rename), so a crash never leaves half a file.
+    /// Writes through `AtomicFile`, so a crash never leaves half a file.
     public static func write(_ entries: [Entry], metadata: [String: String] = [:], to path: String) throws {
-        let url = URL(fileURLWithPath: path)
         do {
-            try Data(encode(entries, metadata: metadata)).write(to: url, options: .atomic)
+            try AtomicFile.write(encode(entries, metadata: metadata), to: path)
         } catch {
-            throw FormatError(path, "cannot write: \(error.localizedDescription)")
+            throw FormatError(path, "cannot write: \(error)")
         }
     }
 
