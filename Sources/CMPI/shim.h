@@ -9,6 +9,7 @@ static inline MPI_Comm ddp_mpi_comm_null(void) { return MPI_COMM_NULL; }
 static inline MPI_Datatype ddp_mpi_float(void) { return MPI_FLOAT; }
 static inline MPI_Datatype ddp_mpi_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype ddp_mpi_byte(void) { return MPI_BYTE; }
+static inline MPI_Datatype ddp_mpi_uint16(void) { return MPI_UINT16_T; }
 static inline MPI_Op ddp_mpi_sum(void) { return MPI_SUM; }
 static inline MPI_Op ddp_mpi_max(void) { return MPI_MAX; }
 static inline void *ddp_mpi_in_place(void) { return MPI_IN_PLACE; }

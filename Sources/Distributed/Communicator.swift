@@ -1,3 +1,5 @@
+import Kernels
+
 /// What the data-parallel layer needs from the ranks: their identity, collectives on
 /// buffers, and non-blocking all-reduce that overlaps with backward. Two implementations:
 /// `MPICommunicator` (OpenMPI through its C API) and `SingleProcessCommunicator` (world
@@ -16,6 +18,9 @@ public protocol Communicator: AnyObject {
     func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Double>)
     /// Starts an in-place sum; the buffer must stay untouched until the request completes.
     func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) -> PendingCollective
+    /// The same on bf16 values (bit patterns): half the bytes on the wire; each partial sum is
+    /// taken in float32 and rounded back to bf16.
+    func startAllReduceSumBF16(_ buffer: UnsafeMutableBufferPointer<UInt16>) -> PendingCollective
     /// Copies `root`'s bytes into every other rank's buffer.
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int)
     /// Each rank sends `send.count` bytes; `receive` gets every rank's bytes in rank order.
@@ -37,6 +42,8 @@ public protocol PendingCollective: AnyObject {
     func test() -> Bool
     /// Blocks until the result is in the buffer.
     func wait()
+    /// When the collective was seen complete (`System.now()`), nil before.
+    var completedAt: Double? { get }
 }
 
 extension Communicator {
@@ -91,6 +98,7 @@ public final class SingleProcessCommunicator: Communicator {
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) {}
     public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) {}
     public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) -> PendingCollective { Completed() }
+    public func startAllReduceSumBF16(_ buffer: UnsafeMutableBufferPointer<UInt16>) -> PendingCollective { Completed() }
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {}
     public func allGather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) {
         receive.copyMemory(from: send)
@@ -102,6 +110,7 @@ public final class SingleProcessCommunicator: Communicator {
     public func abort(code: Int32) -> Never { exit(code) }
 
     final class Completed: PendingCollective {
+        let completedAt: Double? = System.now()
         func test() -> Bool { true }
         func wait() {}
     }

@@ -20,6 +20,10 @@ public final class DataParallel {
     public var synchronizesGradients = true
     /// Buckets whose all-reduce had started during backward, at the last synchronisation.
     public private(set) var lastBucketsStartedDuringBackward = 0
+    /// When each bucket's all-reduce started and was seen complete (`System.now()`), at the last
+    /// synchronisation (the timeline draws them).
+    public private(set) var lastBucketTimes: [(start: Double, end: Double)] = []
+    private var launchTimes: [Double] = []
 
 
     public struct Options: Sendable {
@@ -27,8 +31,11 @@ public final class DataParallel {
         /// PyTorch launches a small first bucket so communication starts early.
         public var firstBucketMiB: Double = 1
         public var syncBatchNorm = false
-        public init(bucketCapMiB: Double = 25, firstBucketMiB: Double = 1, syncBatchNorm: Bool = false) {
+        public var compression = GradientCompression.none
+        public init(bucketCapMiB: Double = 25, firstBucketMiB: Double = 1, syncBatchNorm: Bool = false,
+                    compression: GradientCompression = .none) {
             self.bucketCapMiB = bucketCapMiB; self.firstBucketMiB = firstBucketMiB; self.syncBatchNorm = syncBatchNorm
+            self.compression = compression
         }
     }
 
@@ -39,7 +46,7 @@ public final class DataParallel {
         self.model = model
         self.communicator = communicator
         try Self.verifyConsistency(model: model, communicator: communicator,
-                                   settings: settings + ["sync_bn=\(options.syncBatchNorm)"])
+                                   settings: settings + ["sync_bn=\(options.syncBatchNorm)", "grad_compression=\(options.compression)"])
         for (_, tensor) in model.stateDict() {
             communicator.broadcast(UnsafeMutableRawBufferPointer(start: tensor.pointer, count: tensor.count * 4), root: 0)
         }
@@ -58,7 +65,7 @@ public final class DataParallel {
             buckets[buckets.count - 1].append(p)
             bytes += p.count * 4
         }
-        self.buckets = buckets.filter { !$0.isEmpty }.map(GradientBucket.init)
+        self.buckets = buckets.filter { !$0.isEmpty }.map { GradientBucket(parameters: $0, compression: options.compression) }
         var location: [ObjectIdentifier: (Int, Int)] = [:]
         for (b, bucket) in self.buckets.enumerated() {
             for (i, p) in bucket.parameters.enumerated() { location[ObjectIdentifier(p)] = (b, i) }
@@ -107,9 +114,10 @@ public final class DataParallel {
         while nextToLaunch < buckets.count && buckets[nextToLaunch].pending == 0 {
             let bucket = buckets[nextToLaunch]
             bucket.request = communicator.during("gradient all-reduce (bucket \(nextToLaunch + 1) of \(buckets.count))") {
-                communicator.startAllReduceSum(bucket.buffer)
+                bucket.startAllReduce(communicator)
             }
             bucket.launched = true
+            launchTimes.append(System.now())
             nextToLaunch += 1
         }
     }
@@ -132,7 +140,15 @@ public final class DataParallel {
             }
         }
         launchReadyBuckets()
-        for bucket in buckets { bucket.request?.wait() }
+        var times: [(start: Double, end: Double)] = []
+        for (index, bucket) in buckets.enumerated() {
+            bucket.request?.wait()
+            bucket.receive()
+            let start = index < launchTimes.count ? launchTimes[index] : System.now()
+            times.append((start, bucket.request?.completedAt ?? System.now()))
+        }
+        lastBucketTimes = times
+        launchTimes.removeAll(keepingCapacity: true)
         // NaN and ±Inf survive a sum, so any rank's bad gradient shows in every rank's result.
         var reducedFinite = true
         for bucket in buckets where !bucket.unpack(scale: 1 / Float(communicator.size)) { reducedFinite = false }

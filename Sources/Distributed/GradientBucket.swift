@@ -15,8 +15,10 @@ final class GradientBucket {
     var pending: Int
     var request: PendingCollective?
     var launched = false
+    /// The bucket as bf16 while it travels (`GradientCompression.bf16`).
+    let wire: UnsafeMutableBufferPointer<UInt16>?
 
-    init(parameters: [Tensor]) {
+    init(parameters: [Tensor], compression: GradientCompression = .none) {
         self.parameters = parameters
         var offsets: [Int] = [], total = 0
         for p in parameters { offsets.append(total); total += p.count }
@@ -25,9 +27,28 @@ final class GradientBucket {
         buffer.initialize(repeating: 0)
         packed = Array(repeating: false, count: parameters.count)
         pending = parameters.count
+        wire = compression == .bf16 ? .allocate(capacity: total) : nil
+        wire?.initialize(repeating: 0)
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        buffer.deallocate()
+        wire?.deallocate()
+    }
+
+    /// Starts the bucket's all-reduce, through bf16 when it has a wire buffer.
+    func startAllReduce(_ communicator: Communicator) -> PendingCollective {
+        guard let wire else { return communicator.startAllReduceSum(buffer) }
+        BFloat16.convert(buffer.baseAddress!, count: buffer.count, into: wire.baseAddress!)
+        return communicator.startAllReduceSumBF16(wire)
+    }
+
+    /// After the all-reduce: widens the bf16 result back into the float32 buffer.
+    func receive() {
+        guard let wire else { return }
+        let values = buffer.baseAddress!
+        for i in 0..<buffer.count { values[i] = Float(bitPattern: UInt32(wire[i]) << 16) }
+    }
 
     var byteCount: Int { buffer.count * MemoryLayout<Float>.stride }
 

@@ -252,6 +252,35 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return pending
     }
 
+    public func startAllReduceSumBF16(_ buffer: UnsafeMutableBufferPointer<UInt16>) -> PendingCollective {
+        let pending = Requests(owner: self, operation: currentOperation ?? "MPI_Iallreduce (bf16)")
+        guard let base = buffer.baseAddress, !buffer.isEmpty else { return pending }
+        chunked(buffer.count) { offset, n in
+            var request = ddp_mpi_request_null()
+            check(mpi { () -> Int32 in
+                watch.enter()
+                return MPI_Iallreduce(ddp_mpi_in_place(), base + offset, n, ddp_mpi_uint16(), bf16Sum, world, &request)
+            }, "MPI_Iallreduce")
+            pending.requests.append(request)
+        }
+        track(pending)
+        return pending
+    }
+
+    /// MPI has no bf16 type: an operation on 16-bit words that adds them as bf16, in float32.
+    private lazy var bf16Sum: MPI_Op? = {
+        var op: MPI_Op?
+        MPI_Op_create({ input, inout_, count, _ in
+            guard let input, let inout_, let count else { return }
+            let a = input.assumingMemoryBound(to: UInt16.self), b = inout_.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<Int(count.pointee) {
+                let sum = Float(bitPattern: UInt32(a[i]) << 16) + Float(bitPattern: UInt32(b[i]) << 16)
+                b[i] = BFloat16.bits(sum)
+            }
+        }, 1, &op)
+        return op
+    }()
+
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
         chunked(buffer.count) { offset, n in
@@ -284,6 +313,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         let operation: String
         private let stateLock = NSLock()
         private var completed = false
+        private(set) var completedAt: Double?
         init(owner: MPICommunicator, operation: String) { self.owner = owner; self.operation = operation }
 
         /// One MPI_Testall (from either thread); true once everything has arrived.
@@ -294,7 +324,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             var done: Int32 = 0
             let code = owner.mpi { MPI_Testall(Int32(requests.count), &requests, &done, nil) }
             owner.check(code, "MPI_Testall")
-            if done != 0 { completed = true }
+            if done != 0 { completed = true; completedAt = System.now() }
             return completed
         }
 
@@ -306,6 +336,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             if completed || requests.isEmpty { return }
             owner.waitWatched(&requests, operation)
             completed = true
+            completedAt = System.now()
         }
     }
 }

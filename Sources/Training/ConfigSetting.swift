@@ -1,4 +1,5 @@
 import Data
+import Distributed
 import Models
 
 /// One key of `TrainingConfig`, as a YAML file and the command line both know it: the flag is
@@ -104,6 +105,8 @@ public struct ConfigSetting: Sendable {
         case .bucketCapMB: return .init(key, .distributed, .number, [.train, .bench], "Gradient bucket size in MiB (PyTorch's bucket_cap_mb).")
         case .collectiveTimeout: return .init(key, .distributed, .number, .all,
                                               "Seconds a collective may wait for the other ranks before the job ends (default 300).")
+        case .gradCompression: return .choice(key, .distributed, GradientCompression.self, [.train, .bench],
+                                              "Gradients on the wire: float32, or bf16 (half the bytes; for slow links).")
         case .threads: return .init(key, .distributed, .integer, .all, "BLAS and kernel threads per rank (default: cores / ranks on the node).")
         case .checkpointDir: return .init(key, .checkpointsAndLogs, .text("path"), [.train], "Checkpoint folder (default: checkpoints/MODEL).")
         case .checkpointEvery: return .init(key, .checkpointsAndLogs, .integer, [.train], "Also checkpoint every N steps (0: epoch ends only).")
@@ -111,6 +114,8 @@ public struct ConfigSetting: Sendable {
         case .resume: return .init(key, .checkpointsAndLogs, .text("auto|path"), [.train], "Resume from the newest valid checkpoint, or a file.")
         case .weights: return .init(key, .checkpointsAndLogs, .text("path"), [.train], "Initial weights: a safetensors file with PyTorch names.")
         case .logDir: return .init(key, .checkpointsAndLogs, .text("path"), [.train], "Log folder (default: runs/MODEL).")
+        case .timeline: return .init(key, .checkpointsAndLogs, .text("file.json"), [.train, .bench],
+                                     "Write a Chrome/Perfetto trace of every rank's steps and all-reduces (rank 0 writes it at the end).")
         case .logEvery: return .init(key, .checkpointsAndLogs, .integer, [.train], "Print and log every N steps.")
         case .evalEvery: return .init(key, .checkpointsAndLogs, .integer, [.train], "Evaluate every N steps (0: each epoch).")
         }

@@ -54,6 +54,7 @@ public final class Trainer {
     var buffersSynchronizedAtStep = -1
     /// The global step of the newest checkpoint this run wrote or resumed from.
     var lastSaveStep = -1
+    let timeline: Timeline?
     let globalBatch: Int
     let baseLR: Double
 
@@ -74,16 +75,7 @@ public final class Trainer {
             let train = try source.open(train: true, options: config.dataOptions)
             var eval = try source.open(train: false, options: config.dataOptions)
             if let limit = config.evalLimit { eval = Subset(eval, first: limit) }
-            var modelOptions = config.modelOptions
-            modelOptions.numClasses = modelOptions.numClasses ?? train.classCount
-            modelOptions.inChannels = modelOptions.inChannels ?? train.sampleShape[0]
-            modelOptions.imageSize = modelOptions.imageSize ?? train.sampleShape[1]
-            if modelOptions.numClasses! < train.classCount {
-                throw TrainingError("num_classes \(modelOptions.numClasses!) is fewer than the \(train.classCount) classes of \(config.data)")
-            }
-            if modelOptions.inChannels! != train.sampleShape[0] {
-                throw TrainingError("in_channels \(modelOptions.inChannels!) does not match the \(train.sampleShape[0]) channels of \(config.data)")
-            }
+            let modelOptions = try config.modelOptions(fitting: train)
             Initializers.manualSeed(config.seed)
             let model = entry.build(modelOptions)
             if let weights = config.weights { try Self.loadWeights(weights, into: model, entry: entry, console: console) }
@@ -152,7 +144,9 @@ public final class Trainer {
 
         // Phase 4, together: same model and settings everywhere, then rank 0's state.
         ddp = try DataParallel(model: model, communicator: communicator, settings: config.rankInvariantSettings,
-                               options: .init(bucketCapMiB: config.bucketCapMB, syncBatchNorm: config.syncBN))
+                               options: .init(bucketCapMiB: config.bucketCapMB, syncBatchNorm: config.syncBN,
+                                              compression: config.gradCompression))
+        timeline = config.timeline.map { Timeline(path: $0, communicator: communicator) }
         if communicator.rank == 0 {
             let logDir = config.logDir ?? "runs/\(config.model)"
             log = try MetricsLog(directory: logDir, run: [
@@ -199,6 +193,7 @@ public final class Trainer {
         let loader = DataLoader(dataset: trainData, workers: config.workers, prefetch: 4, badSamples: config.badSamples,
                                 badSampleLog: badSampleLog)
         let step = TrainingStep(model: model, ddp: ddp, optimizer: optimizer, labelSmoothing: Float(config.labelSmoothing))
+        step.timeline = timeline
         // Since the last log line: the steps' totals, seconds spent in training steps, steps.
         var window = (totals: StepTotals(), seconds: 0.0, steps: 0)
         var lastEvalStep = -1, replacedSoFar = 0
@@ -271,25 +266,29 @@ public final class Trainer {
                     if totals.requeueRequests > 0 { requeueUnderSlurm() }
                     summary.stoppedBySignal = true
                     summary.wallSeconds = System.now() - runStart
+                    try timeline?.write(communicator: communicator)
                     return summary
                 }
                 let epochEnded = progress.stepInEpoch == 0
                 let evalDue = config.evalEvery > 0 ? progress.globalStep % config.evalEvery == 0 : epochEnded
                 var isBest = false
                 if evalDue || (reachedMax && lastEvalStep != progress.globalStep) || (epochEnded && progress.epoch >= config.epochs) {
-                    let result = try evaluate()
+                    let result = try timeline?.measure("evaluation", "evaluation") { try evaluate() } ?? evaluate()
                     summary.lastEvaluation = result
                     lastEvalStep = progress.globalStep
                     if result.accuracy > (progress.bestAccuracy ?? -1) { progress.bestAccuracy = result.accuracy; isBest = true }
                 }
                 let saveDue = (config.checkpointEvery > 0 && progress.globalStep % config.checkpointEvery == 0) || epochEnded || reachedMax
                 if saveDue && lastSaveStep != progress.globalStep {
+                    let start = System.now()
                     summary.lastCheckpoint = try saveCheckpoint(isBest: isBest)
+                    timeline?.record("checkpoint", "checkpoint", start: start, end: System.now())
                 }
                 if reachedMax { break training }
             }
         }
         summary.wallSeconds = System.now() - runStart
+        try timeline?.write(communicator: communicator)
         return summary
     }
 
@@ -326,9 +325,11 @@ public final class Trainer {
     func fetchAgreed(_ stream: BatchStream, count: Int) throws -> [Batch] {
         var batches: [Batch] = []
         var failure: Error?
+        let start = System.now()
         do {
             while batches.count < count, let batch = try stream.next() { batches.append(batch) }
         } catch { failure = error }
+        timeline?.record("data", "data", start: start, end: System.now())
         var failed = [Double](repeating: 0, count: communicator.size)
         if failure != nil { failed[communicator.rank] = 1 }
         communicator.during("agreeing that every rank's data loaded") { communicator.allReduceSum(&failed) }

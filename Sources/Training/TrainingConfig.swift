@@ -1,5 +1,6 @@
 import Autograd
 import Data
+import Distributed
 import Foundation
 import Models
 import Optim
@@ -62,6 +63,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var precision = Precision.fp32
     /// Seconds any collective may take before the job ends, naming the operation and the ranks missing.
     public var collectiveTimeout = 300.0
+    public var gradCompression = GradientCompression.none
+    /// A Chrome/Perfetto trace of every rank, written at the end of the run.
+    public var timeline: String?
     public var syntheticCount: Int?
 
     public init() {}
@@ -77,7 +81,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case numClasses = "num_classes", inChannels = "in_channels", stem, imageSize = "image_size"
         case zeroInitResidual = "zero_init_residual", bucketCapMB = "bucket_cap_mb", nonFinite = "non_finite"
         case syntheticCount = "synthetic_count", badSamples = "bad_samples", precision
-        case collectiveTimeout = "collective_timeout"
+        case collectiveTimeout = "collective_timeout", gradCompression = "grad_compression", timeline
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -180,6 +184,25 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
                            syntheticCount: syntheticCount)
     }
 
+    /// The model options with the data set's defaults filled in (classes, channels, image
+    /// side), checked against it: the message names the flag that would fit.
+    public func modelOptions(fitting data: Dataset) throws -> ModelOptions {
+        var options = modelOptions
+        let (classes, channels) = (numClasses ?? data.classCount, inChannels ?? data.sampleShape[0])
+        options.numClasses = classes
+        options.inChannels = channels
+        options.imageSize = imageSize ?? data.sampleShape[1]
+        if classes < data.classCount {
+            throw Invalid("num_classes \(classes) is fewer than the \(data.classCount) classes of \(self.data) "
+                          + "(--num-classes \(data.classCount) or more)")
+        }
+        if channels != data.sampleShape[0] {
+            throw Invalid("in_channels \(channels) does not match the \(data.sampleShape[0]) channels of \(self.data) "
+                          + "(--in-channels \(data.sampleShape[0]), or leave it unset)")
+        }
+        return options
+    }
+
     public var modelOptions: ModelOptions {
         ModelOptions(numClasses: numClasses, inChannels: inChannels, stem: stem,
                      imageSize: imageSize, zeroInitResidual: zeroInitResidual)
@@ -188,7 +211,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Settings that must agree on every rank (checked at start-up with the model). Paths,
     /// threads and loader workers may differ from node to node and are left out.
     public var rankInvariantSettings: [String] {
-        let local: Set<String> = ["data_dir", "threads", "workers", "checkpoint_dir", "log_dir", "log_every", "resume", "weights"]
+        let local: Set<String> = ["data_dir", "threads", "workers", "checkpoint_dir", "log_dir", "log_every", "resume", "weights", "timeline"]
         return jsonObject().filter { !local.contains($0.key) }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
     }
 

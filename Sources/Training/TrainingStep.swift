@@ -55,6 +55,8 @@ public final class TrainingStep {
         public var backwardEnded = 0.0
     }
     public private(set) var times = Times()
+    /// Where the step's phases and buckets are drawn (`--timeline`), if anywhere.
+    public var timeline: Timeline?
 
     public init(model: LayerModule, ddp: DataParallel, optimizer: Optimizer, labelSmoothing: Float = 0) {
         self.model = model; self.ddp = ddp; self.optimizer = optimizer; self.labelSmoothing = labelSmoothing
@@ -72,8 +74,11 @@ public final class TrainingStep {
             let loss = crossEntropy(logits, labels: batch.labels, labelSmoothing: labelSmoothing)
             let t1 = System.now()
             (batches.count > 1 ? loss * (1 / Float(batches.count)) : loss).backward()
+            let t1b = System.now()
             times.forward += t1 - t0
-            times.backward += System.now() - t1
+            times.backward += t1b - t1
+            timeline?.record("forward", "compute", start: t0, end: t1)
+            timeline?.record("backward", "compute", start: t1, end: t1b)
             let labelled = Double(batch.labels.filter { $0 >= 0 }.count)
             totals.lossSum += Double(loss.item()) * labelled
             totals.correct += Double(correctPredictions(logits, labels: batch.labels))
@@ -88,6 +93,13 @@ public final class TrainingStep {
         optimizer.zeroGrad()
         times.allReduceWait = t3 - t2
         times.optimizer = System.now() - t3
+        if let timeline {
+            timeline.record("all-reduce wait", "communication", start: t2, end: t3)
+            timeline.record("optimizer", "compute", start: t3, end: t3 + times.optimizer)
+            for (index, bucket) in ddp.lastBucketTimes.enumerated() {
+                timeline.record("bucket \(index + 1) all-reduce", "communication", start: bucket.start, end: bucket.end, thread: 1)
+            }
+        }
         return (totals, nonFinite)
     }
 }

@@ -51,7 +51,8 @@ struct BenchCommand: ParsableCommand {
             let network = entry.build(options)
             let flopsPerImage = 3 * entry.forwardFLOPs(options, model: network)
             let ddp = try DataParallel(model: network, communicator: communicator, settings: ["bench"],
-                                       options: .init(bucketCapMiB: config.bucketCapMB, syncBatchNorm: config.syncBN))
+                                       options: .init(bucketCapMiB: config.bucketCapMB, syncBatchNorm: config.syncBN,
+                                                      compression: config.gradCompression))
             let optimizer = config.makeOptimizer(network.namedParameters())
             let data: Dataset = entry.isSegmentation
                 ? Shapes(count: 1_000_000, channels: inChannels, size: imageSize, seed: 1)
@@ -63,6 +64,7 @@ struct BenchCommand: ParsableCommand {
             // per step: total, forward, backward, all-reduce wait, optimizer, data wait, exposed communication
             var records: [[Double]] = []
             let trainingStep = TrainingStep(model: network, ddp: ddp, optimizer: optimizer)
+            trainingStep.timeline = config.timeline.map { Timeline(path: $0, communicator: communicator) }
             for step in 0..<(steps + 2) {
                 let t0 = System.now(), wait0 = stream.waitSeconds
                 guard let batch = try stream.next() else { break }
@@ -85,6 +87,7 @@ struct BenchCommand: ParsableCommand {
                 if step >= 2 { records.append(phases) }
             }
             OpProfiler.isEnabled = false
+            try trainingStep.timeline?.write(communicator: communicator)
             if profile {
                 let timed = Double(records.count)
                 console.info("per step, rank 0 (forward: since the previous op ended):")
@@ -113,6 +116,9 @@ struct BenchCommand: ParsableCommand {
                 communication = times.dropFirst().sorted()[1]
             }
             let hidden = communication > 0 ? min(1, max(0, 1 - median(6) / communication)) : 0
+            // Bus bandwidth as NCCL's tests define it: a ring all-reduce moves 2(P−1)/P of the bytes per rank.
+            let gradientBytes = Double(network.parameterCount * 4)
+            let busGbps = communication > 0 ? 2 * Double(world - 1) / Double(world) * gradientBytes * 8 / communication / 1e9 : 0
             var rss = [Double(System.peakResidentBytes()) / 1_048_576]
             communicator.allReduceMax(&rss)
             let mfu = flopsPerImage * imagesPerSecond / (peak[0] * 1e9)
@@ -121,7 +127,8 @@ struct BenchCommand: ParsableCommand {
                     "model": model, "world_size": world, "precision": config.precision.rawValue, "bf16_backend": BF16GEMM.backend.rawValue, "batch_per_rank": batchSize, "threads_per_rank": BLAS.threads,
                     "images_per_second": imagesPerSecond, "step_ms": 1000 * stepSeconds, "peak_rss_mib": rss[0], "mfu": mfu,
                     "sgemm_peak_gflops": peak[0], "train_gflops_per_image": flopsPerImage / 1e9,
-                    "allreduce_ms": 1000 * communication, "allreduce_hidden_share": hidden,
+                    "allreduce_ms": 1000 * communication, "allreduce_hidden_share": hidden, "allreduce_bus_gbit_per_s": busGbps,
+                    "grad_compression": config.gradCompression.rawValue,
                     "allreduce_exposed_ms": 1000 * median(6),
                     "bucket_mib": ddp.bucketSizesInBytes.map { Double($0) / 1_048_576 },
                     "buckets_started_during_backward": ddp.lastBucketsStartedDuringBackward,
@@ -140,9 +147,10 @@ struct BenchCommand: ParsableCommand {
                     BLAS.threads == 1 ? "" : "s", BLAS.coreName, config.precision.summary, imagesPerSecond, 1000 * stepSeconds, records.count,
                     1000 * median(1), 1000 * median(2), 1000 * median(3), 1000 * median(4), 1000 * median(5),
                     flopsPerImage / 1e9, 100 * mfu, peak[0], ComputePrecision.current.rawValue, rss[0],
-                    world > 1 ? String(format: "\n  all-reduce of all gradients alone: %.1f ms; after backward the last rank waits %.1f ms: %.0f%% hidden"
+                    world > 1 ? String(format: "\n  all-reduce of all gradients alone (float32): %.1f ms, a bus bandwidth of %.2f Gbit/s; "
+                                       + "after backward the last rank waits %.1f ms: %.0f%% hidden (gradients on the wire: %@)"
                                        + "\n  buckets (MiB): %@; %d of them started during backward",
-                                       1000 * communication, 1000 * median(6), 100 * hidden,
+                                       1000 * communication, busGbps, 1000 * median(6), 100 * hidden, config.gradCompression.rawValue,
                                        ddp.bucketSizesInBytes.map { String(format: "%.2f", Double($0) / 1_048_576) }.joined(separator: ", "),
                                        ddp.lastBucketsStartedDuringBackward) : ""))
             }

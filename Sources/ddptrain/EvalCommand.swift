@@ -55,10 +55,7 @@ struct EvalCommand: ParsableCommand {
                     dataset = try Self.unaugmentedTrainSplit(source, config: config) ?? dataset
                 }
                 if let limit { dataset = Subset(dataset, first: limit) }
-                var options = config.modelOptions
-                options.numClasses = options.numClasses ?? dataset.classCount
-                options.inChannels = options.inChannels ?? dataset.sampleShape[0]
-                options.imageSize = options.imageSize ?? dataset.sampleShape[1]
+                let options = try config.modelOptions(fitting: dataset)
                 let network = try ModelRegistry.entry(model).build(options)
                 if let saved, let checkpoint { try saved.restore(into: network, optimizer: nil, modelName: model, source: checkpoint) }
                 if let weights {

@@ -1,4 +1,5 @@
 import Distributed
+import Kernels
 
 /// Every collective against values each rank can compute on its own.
 func checkCollectives(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) {
@@ -30,6 +31,24 @@ func checkCollectives(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) 
     chunked.withUnsafeMutableBufferPointer { comm.allReduceSum($0) }
     check(chunked == (0..<20).map { Float($0 * size) }, "allReduceSum in chunks of 7")
     comm.maxElementsPerCall = Int(Int32.max)
+
+    // bf16 all-reduce (gradient compression): exact on values whose sums bf16 holds exactly,
+    // and on others within a bf16 rounding per partial sum.
+    var exactBF16 = (0..<40).map { BFloat16.bits(Float($0 % 8) + Float(rank) * 0.5) }
+    let exactPending = exactBF16.withUnsafeMutableBufferPointer { comm.startAllReduceSumBF16($0) }
+    exactPending.wait()
+    check(exactBF16.enumerated().allSatisfy {
+        Float(bitPattern: UInt32($0.element) << 16) == Float(size * ($0.offset % 8)) + 0.25 * Float(size * (size - 1))
+    }, "startAllReduceSumBF16 on exactly representable sums")
+    let values = (0..<257).map { i in Float(i) * 0.01 + Float(rank) * 0.003 }
+    var roundedBF16 = values.map(BFloat16.bits)
+    let roundedPending = roundedBF16.withUnsafeMutableBufferPointer { comm.startAllReduceSumBF16($0) }
+    roundedPending.wait()
+    let worst = zip(roundedBF16, 0..<257).map { bits, i -> Float in
+        let exact = (0..<size).map { r in Float(i) * 0.01 + Float(r) * 0.003 }.reduce(0, +)
+        return abs(Float(bitPattern: UInt32(bits) << 16) - exact) / max(abs(exact), 1e-3)
+    }.max() ?? 1
+    check(worst <= Float(size) / 256, "startAllReduceSumBF16 within bf16 rounding per partial sum (worst \(worst))")
 
     // broadcast from the last rank
     var message = Array("rank \(rank)".utf8) + [UInt8](repeating: 0, count: 8)

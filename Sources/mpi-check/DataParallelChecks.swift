@@ -119,6 +119,23 @@ func checkDataParallel(_ comm: MPICommunicator, _ check: (Bool, String) -> Void)
     check(reported == [size - 1], "\(tag) a NaN on rank \(size - 1) is reported by every rank (got \(reported))")
     tinySGD.zeroGrad()
 
+    // Gradient compression: the same batch through bf16 buckets averages to the float32
+    // result within bf16's rounding, and a NaN still shows on every rank.
+    let twin = Sequential(Conv2d(1, 4, kernelSize: 3, padding: 1), BatchNorm2d(4), ReLU(), GlobalAvgPool2d(), Flatten(), Linear(4, 3))
+    for (a, b) in zip(twin.parameters(), tiny.parameters()) { a.copyValues(from: b) }
+    let compressed = try DataParallel(model: twin, communicator: comm, settings: ["check=bf16"], options: .init(compression: .bf16))
+    let batch = try smallLoader.makeBatch(sampler.batches(epoch: 1)[0], epoch: 0)
+    crossEntropy(tiny(batch.images), labels: batch.labels).backward()
+    tinyDDP.finishGradientSynchronization()
+    crossEntropy(twin(batch.images), labels: batch.labels).backward()
+    check(compressed.finishGradientSynchronization().isEmpty, "\(tag) bf16 buckets: gradients are finite")
+    let exactGrads = flat(tiny.parameters().map { $0.grad! }), bf16Grads = flat(twin.parameters().map { $0.grad! })
+    let compressionError = relativeDifference(bf16Grads, exactGrads)
+    check(compressionError > 0 && compressionError <= 1e-2,
+          "\(tag) bf16 buckets average to the float32 gradient within bf16 rounding: ‖Δg‖/‖g‖ = \(compressionError)")
+    tinySGD.zeroGrad()
+    twin.zeroGrad()
+
     // 4. Ranks that built different models fail clearly, on every rank, at once.
     let start = System.now()
     let odd = Linear(4, rank == size - 1 ? 3 : 2)

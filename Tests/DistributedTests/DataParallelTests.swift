@@ -129,6 +129,7 @@ final class DataParallelTests: XCTestCase {
             allReduceSum(buffer)
             return Done()
         }
+        func startAllReduceSumBF16(_ buffer: UnsafeMutableBufferPointer<UInt16>) -> PendingCollective { Done() }
         func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {}
         func allGather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) {
             receive.copyMemory(from: send)
@@ -140,6 +141,7 @@ final class DataParallelTests: XCTestCase {
         var currentOperation: String?
         func abort(code: Int32) -> Never { exit(code) }
         final class Done: PendingCollective {
+            let completedAt: Double? = 0
             func test() -> Bool { true }
             func wait() {}
         }

@@ -14,24 +14,14 @@ passed=0; failed=0
 ok()   { echo "ok: $1"; passed=$((passed + 1)); }
 fail() { echo "FAILED: $1"; failed=$((failed + 1)); }
 
-cat > "$work/small.yaml" <<'YAML'
-model: resnet18
-data: synthetic
-image_size: 8
-in_channels: 1
-num_classes: 4
-stem: cifar
+cp Tests/Integration/small.yaml "$work/small.yaml"
+cat >> "$work/small.yaml" <<'YAML'
 synthetic_count: 96
-eval_limit: 16
-batch_size: 4
 epochs: 3
-lr: 0.05
 warmup_epochs: 0.5
 checkpoint_every: 3
 keep: 2
 log_every: 6
-seed: 9
-workers: 1
 threads: 1
 YAML
 
@@ -118,6 +108,22 @@ if timeout 300 "$bin" resnet18 --config "$work/small.yaml" --checkpoint-dir "$wo
   ok "a 2-rank checkpoint resumes on 1 rank with the global batch kept"
 else
   fail "resume on another world size"; cat "$work/c2.log"
+fi
+
+# --timeline on 2 ranks: one trace, merged by rank 0, with both ranks' steps and buckets.
+if train g --max-steps 4 --timeline "$work/trace.json" > "$work/g.log" 2>&1 && python3 - "$work/trace.json" <<'PY'
+import json, sys
+events = [e for e in json.load(open(sys.argv[1]))["traceEvents"] if e["ph"] == "X"]
+assert {e["pid"] for e in events} == {0, 1}, "both ranks"
+for rank in (0, 1):
+    mine = [e for e in events if e["pid"] == rank]
+    assert sum(e["name"] == "forward" for e in mine) == 4, "4 steps"
+    assert any(e["name"].endswith("all-reduce") and e["tid"] == 1 for e in mine), "buckets"
+PY
+then
+  ok "--timeline: rank 0 wrote one trace with both ranks' steps and all-reduces"
+else
+  fail "--timeline"; cat "$work/g.log"
 fi
 
 # Evaluation of a checkpoint, on 2 ranks: each of the 96 test samples once, JSON out.

@@ -23,22 +23,12 @@ fi
 eval "$setup"
 ok "a one-node Slurm starts ($SLURM_CONF)"
 
-cat > "$work/small.yaml" <<'YAML'
-model: resnet18
-data: synthetic
-image_size: 8
-in_channels: 1
-num_classes: 4
-stem: cifar
+cp Tests/Integration/small.yaml "$work/small.yaml"
+cat >> "$work/small.yaml" <<'YAML'
 synthetic_count: 800
-eval_limit: 16
-batch_size: 4
 epochs: 30
-lr: 0.05
 checkpoint_every: 250
 log_every: 100
-seed: 9
-workers: 1
 YAML
 
 # About two minutes of training against a three-minute limit whose warning is asked for 90 s

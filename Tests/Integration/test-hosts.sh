@@ -15,22 +15,12 @@ trap '$hosts down; rm -rf "$work"' EXIT
 if ! $hosts up 3 > /dev/null; then
   fail "test hosts"; echo "integration: $passed passed, $failed failed"; exit 1
 fi
-cat > "$work/small.yaml" <<'YAML'
-model: resnet18
-data: synthetic
-image_size: 8
-in_channels: 1
-num_classes: 4
-stem: cifar
+cp Tests/Integration/small.yaml "$work/small.yaml"
+cat >> "$work/small.yaml" <<'YAML'
 synthetic_count: 800
-eval_limit: 16
-batch_size: 4
 epochs: 30
-lr: 0.05
 checkpoint_every: 25
 log_every: 25
-seed: 9
-workers: 1
 threads: 1
 YAML
 # The daemons' own connections notice a dead link in seconds, not after TCP's minutes.

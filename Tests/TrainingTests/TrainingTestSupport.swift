@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Training
 
@@ -29,4 +30,10 @@ func smallConfig(_ folder: String) -> TrainingConfig {
     c.logEvery = 3
     c.seed = 5
     return c
+}
+
+/// A trainer for `config` on one process (its console quiet), and what its run reported.
+func trainOnce(_ config: TrainingConfig) throws -> (Trainer, TrainingSummary) {
+    let trainer = try Trainer(config: config, communicator: SingleProcessCommunicator(), console: Console(rank: 1))
+    return (trainer, try trainer.run())
 }
