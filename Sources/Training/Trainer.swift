@@ -52,7 +52,8 @@ public final class Trainer {
     public private(set) var progress: TrainingProgress
     /// The global step at which BN running statistics were last made equal on every rank.
     var buffersSynchronizedAtStep = -1
-    /// The global step of the newest checkpoint this run wrote or resumed from.
+    /// The global step of the newest checkpoint this run wrote (or resumed from, at an epoch
+    /// end): a step already saved is not saved again.
     var lastSaveStep = -1
     let timeline: Timeline?
     let globalBatch: Int
