@@ -59,7 +59,7 @@ struct BenchCommand: ParsableCommand {
                 : SyntheticImages(count: 1_000_000, classes: config.numClasses ?? 1000, shape: [inChannels, imageSize, imageSize], seed: 1)
             let plan = DistributedSampler(datasetSize: data.count, worldSize: world, rank: communicator.rank, batchSize: batchSize,
                                           seed: 1).batches(epoch: 0).prefix(steps + 2)
-            let stream = DataLoader(dataset: data, workers: 1).stream(Array(plan), epoch: 0)
+            let stream = DataLoader(dataset: data, workers: config.workers).stream(Array(plan), epoch: 0)
             network.train()
             // per step: total, forward, backward, all-reduce wait, optimizer, data wait, exposed communication
             var records: [[Double]] = []

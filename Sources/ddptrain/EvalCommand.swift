@@ -29,7 +29,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         Runtime.withCommunicator(threads: Runtime.threadsFlag(settings)) { communicator, console in
             var collectiveTimeout = 300.0
-            let (network, dataset, batchSize) = try agree(communicator, "loading") { () throws -> (LayerModule, Dataset, Int) in
+            let (network, dataset, loading) = try agree(communicator, "loading") { () throws -> (LayerModule, Dataset, TrainingConfig) in
                 var config = TrainingConfig()
                 config.model = model
                 config.batchSize = 256
@@ -47,7 +47,6 @@ struct EvalCommand: ParsableCommand {
                 if flags["batch_size"] == nil { config.batchSize = 256 }
                 config = try config.merging(arguments: settings, for: .eval, commandName: "eval")
                 try config.validate()
-                ComputePrecision.current = config.precision.compute
                 let source = try DataSource.named(config.data)
                 var dataset = try source.open(train: false, options: config.dataOptions)
                 if split == "train" {
@@ -63,10 +62,13 @@ struct EvalCommand: ParsableCommand {
                     try network.loadStateDict(entries.map { ($0.name, $0.tensor) }, source: weights)
                 }
                 collectiveTimeout = config.collectiveTimeout
-                return (network, dataset, config.batchSize)
+                return (network, dataset, config)
             }
             communicator.collectiveTimeout = collectiveTimeout
-            let result = try Evaluation.run(model: network, dataset: dataset, communicator: communicator, batchSize: batchSize)
+            let result = try ComputePrecision.with(loading.precision.compute) {
+                try Evaluation.run(model: network, dataset: dataset, communicator: communicator, batchSize: loading.batchSize,
+                                   workers: loading.workers)
+            }
             if json {
                 console.info(String(format: "{\"loss\": %.6f, \"accuracy\": %.6f, \"samples\": %d}", result.loss, result.accuracy, result.samples))
             } else {
