@@ -238,29 +238,27 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) -> PendingCollective {
-        let pending = Requests(owner: self, operation: currentOperation ?? "MPI_Iallreduce")
-        guard let base = buffer.baseAddress, !buffer.isEmpty else { return pending }
-        chunked(buffer.count) { offset, n in
-            var request = ddp_mpi_request_null()
-            check(mpi { () -> Int32 in
-                watch.enter()
-                return MPI_Iallreduce(ddp_mpi_in_place(), base + offset, n, ddp_mpi_float(), ddp_mpi_sum(), world, &request)
-            }, "MPI_Iallreduce")
-            pending.requests.append(request)
-        }
-        track(pending)
-        return pending
+        startAllReduce(UnsafeMutableRawBufferPointer(buffer), stride: MemoryLayout<Float>.stride, type: ddp_mpi_float(),
+                       op: ddp_mpi_sum(), what: "MPI_Iallreduce")
     }
 
     public func startAllReduceSumBF16(_ buffer: UnsafeMutableBufferPointer<UInt16>) -> PendingCollective {
-        let pending = Requests(owner: self, operation: currentOperation ?? "MPI_Iallreduce (bf16)")
+        startAllReduce(UnsafeMutableRawBufferPointer(buffer), stride: MemoryLayout<UInt16>.stride, type: ddp_mpi_uint16(),
+                       op: bf16Sum, what: "MPI_Iallreduce (bf16)")
+    }
+
+    /// Starts an in-place all-reduce of `buffer` (elements of `stride` bytes), in chunks MPI's
+    /// counts can hold, each announced to the watch; the progress thread moves it along.
+    private func startAllReduce(_ buffer: UnsafeMutableRawBufferPointer, stride: Int, type: MPI_Datatype?, op: MPI_Op?,
+                                what: String) -> PendingCollective {
+        let pending = Requests(owner: self, operation: currentOperation ?? what)
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return pending }
-        chunked(buffer.count) { offset, n in
+        chunked(buffer.count / stride) { offset, n in
             var request = ddp_mpi_request_null()
             check(mpi { () -> Int32 in
                 watch.enter()
-                return MPI_Iallreduce(ddp_mpi_in_place(), base + offset, n, ddp_mpi_uint16(), bf16Sum, world, &request)
-            }, "MPI_Iallreduce")
+                return MPI_Iallreduce(ddp_mpi_in_place(), base + offset * stride, n, type, op, world, &request)
+            }, what)
             pending.requests.append(request)
         }
         track(pending)
