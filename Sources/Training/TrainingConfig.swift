@@ -224,8 +224,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 extension TrainingConfig {
     /// Applies a subcommand's config flags (see `CommandLineSettings`) on top of `self`.
     public func merging(arguments: [String], for command: ConfigSetting.Commands, commandName: String) throws -> TrainingConfig {
-        let values = try CommandLineSettings.parse(arguments, for: command, commandName: commandName)
-        return try merging(values: values, source: "command line", naming: { ConfigSetting.named($0)?.flag ?? $0 })
+        try merging(commandLine: CommandLineSettings.parse(arguments, for: command, commandName: commandName))
+    }
+
+    /// Applies values already parsed from the command line, with the flags' names in messages.
+    public func merging(commandLine values: [String: Any]) throws -> TrainingConfig {
+        try merging(values: values, source: "command line", naming: { ConfigSetting.named($0)?.flag ?? $0 })
     }
 
     static let modelOptionKeys: [CodingKeys] = [.numClasses, .inChannels, .stem, .imageSize]

@@ -32,7 +32,6 @@ struct EvalCommand: ParsableCommand {
             let (network, dataset, loading) = try agree(communicator, "loading") { () throws -> (LayerModule, Dataset, TrainingConfig) in
                 var config = TrainingConfig()
                 config.model = model
-                config.batchSize = 256
                 var saved: Checkpoint? = nil
                 if let checkpoint {
                     saved = try Checkpoint.load(checkpoint)
@@ -43,8 +42,8 @@ struct EvalCommand: ParsableCommand {
                         throw TrainingError("\(checkpoint): checkpoint of model '\(config.model)', not '\(model)'")
                     }
                 }
-                let flags = try CommandLineSettings.parse(settings, for: .eval, commandName: "eval")
-                if flags["batch_size"] == nil { config.batchSize = 256 }
+                // Evaluation's own default batch, unless the flags say otherwise (not the checkpoint's training batch).
+                config.batchSize = 256
                 config = try config.merging(arguments: settings, for: .eval, commandName: "eval")
                 try config.validate()
                 let source = try DataSource.named(config.data)

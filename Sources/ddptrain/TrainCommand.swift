@@ -23,7 +23,7 @@ struct TrainCommand: ParsableCommand {
             }
         }
         let flags = try CommandLineSettings.parse(settings, for: .train, commandName: "train")
-        var resolved = try recipe.merging(arguments: settings, for: .train, commandName: "train")
+        var resolved = try recipe.merging(commandLine: flags)
         let dropped = resolved.leaveModelOptionsToData(recipe: recipe, commandLine: flags)
         if !dropped.isEmpty {
             console.info("--data \(resolved.data): the config's model options for \(recipe.data) (\(dropped.joined(separator: ", "))) "
