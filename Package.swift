@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Layers, each a module; dependencies point one way:
-// ddptrain (the command line) -> Training -> {Distributed, Data, Optim, Models} -> NN -> Autograd -> Kernels
+// ddptrain (the command line) -> {Training, Export} ; Training -> {Distributed, Data, Optim, Models} ; Export -> Models
+// Models -> NN -> Autograd -> Kernels
 // -> C libraries (OpenBLAS, oneDNN, MPI, zlib, libjpeg-turbo, libpng). Only Distributed imports MPI.
 let package = Package(
     name: "ddptrain",
@@ -11,11 +12,12 @@ let package = Package(
         .executable(name: "ddptrain", targets: ["ddptrain"]),
         .executable(name: "kernel-bench", targets: ["kernel-bench"]),
         .executable(name: "data-bench", targets: ["data-bench"]),
-        .library(name: "DDPTrain", targets: ["Kernels", "Autograd", "NN", "Models", "Optim", "Distributed", "Data", "Training"]),
+        .library(name: "DDPTrain", targets: ["Kernels", "Autograd", "NN", "Models", "Optim", "Distributed", "Data", "Training", "Export"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
@@ -32,12 +34,15 @@ let package = Package(
         .target(name: "Distributed", dependencies: ["CMPI", "Kernels", "Autograd", "NN"], swiftSettings: fast),
         .target(name: "Data", dependencies: ["Autograd", "Kernels", "CZlib", "CTurboJPEG", "CPNG"], swiftSettings: fast),
         .target(
+            name: "Export", dependencies: ["Autograd", "NN", "Models", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Proto/onnx.proto"]),
+        .target(
             name: "Training",
             dependencies: ["Kernels", "Autograd", "NN", "Models", "Optim", "Data", "Distributed", .product(name: "Yams", package: "Yams")],
             swiftSettings: fast),
         .executableTarget(
             name: "ddptrain",
-            dependencies: ["Kernels", "Autograd", "Distributed", "Models", "NN", "Optim", "Data", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Kernels", "Autograd", "Distributed", "Models", "NN", "Optim", "Data", "Training", "Export", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "kernel-bench",
             dependencies: ["Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -57,6 +62,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "Autograd", "Data", "Distributed", "Optim", "Kernels"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Autograd", "Kernels"], exclude: ["Fixtures"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels", "Autograd", "NN"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Models", "NN", "Autograd", "Kernels"], exclude: ["check_onnx.py"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "Kernels", "TestSupport"]),
     ]
 )

@@ -41,13 +41,15 @@ public final class GradFunction {
 }
 
 extension Tensor {
-    /// Records `self` as the output of `name` over `inputs` when a graph is being built.
+    /// Records `self` as the output of `op` over `inputs` when a graph is being built (and in a trace).
     /// `backward` receives the gradient of `self` and returns one gradient per input (nil
     /// where an input needs none). It must not capture `self` (that would be a cycle): save
     /// the output's `storage` instead; and it should capture an input only when it needs its
     /// values (capture `shape` for shapes), or the input stays alive until backward.
     @discardableResult
-    func record(_ name: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+    func record(_ op: OpKind, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        Tracer.add(op, inputs: inputs, output: self)
+        let name = op.name
         OpProfiler.forwardEnded(name)
         guard GradMode.isEnabled, inputs.contains(where: \.requiresGrad) else { return self }
         requiresGrad = true

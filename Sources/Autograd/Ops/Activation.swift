@@ -4,7 +4,7 @@ public func relu(_ x: Tensor) -> Tensor {
     let y = Tensor(uninitialized: x.shape)
     ActivationKernel.reluForward(x.pointer, y.pointer, count: x.count)
     let saved = y.storage, shape = x.shape
-    return y.record("relu", inputs: [x]) { dy in
+    return y.record(.relu, inputs: [x]) { dy in
         let dx = dy.gradientBuffer(shape)
         ActivationKernel.reluBackward(y: saved.base, dy: dy.pointer, dx: dx.pointer, count: dx.count)
         return [dx]
@@ -17,7 +17,7 @@ public func addReLU(_ a: Tensor, _ b: Tensor) -> Tensor {
     let y = Tensor(uninitialized: a.shape)
     ActivationKernel.addReLUForward(a.pointer, b.pointer, y.pointer, count: y.count)
     let saved = y.storage, shape = a.shape, needsGrad = (a.requiresGrad, b.requiresGrad)
-    return y.record("add_relu", inputs: [a, b]) { dy in
+    return y.record(.addReLU, inputs: [a, b]) { dy in
         let dx = dy.gradientBuffer(shape)
         ActivationKernel.reluBackward(y: saved.base, dy: dy.pointer, dx: dx.pointer, count: dx.count)
         return [needsGrad.0 ? dx : nil, needsGrad.1 ? dx : nil]
@@ -28,7 +28,7 @@ public func sigmoid(_ x: Tensor) -> Tensor {
     let y = Tensor(uninitialized: x.shape)
     ActivationKernel.sigmoidForward(x.pointer, y.pointer, count: x.count)
     let saved = y.storage, shape = x.shape
-    return y.record("sigmoid", inputs: [x]) { dy in
+    return y.record(.sigmoid, inputs: [x]) { dy in
         let dx = Tensor(uninitialized: shape)
         ActivationKernel.sigmoidBackward(y: saved.base, dy: dy.pointer, dx: dx.pointer, count: dx.count)
         return [dx]
@@ -39,7 +39,7 @@ public func sigmoid(_ x: Tensor) -> Tensor {
 public func gelu(_ x: Tensor) -> Tensor {
     let y = Tensor(uninitialized: x.shape)
     ActivationKernel.geluForward(x.pointer, y.pointer, count: x.count)
-    return y.record("gelu", inputs: [x]) { dy in
+    return y.record(.gelu, inputs: [x]) { dy in
         let dx = Tensor(uninitialized: x.shape)
         ActivationKernel.geluBackward(x: x.pointer, dy: dy.pointer, dx: dx.pointer, count: x.count)
         return [dx]

@@ -7,14 +7,14 @@ private func broadcastLayout(_ op: String, _ a: Tensor, _ b: Tensor) -> Broadcas
     return layout
 }
 
-private func binary(_ op: BinaryOp, _ name: String, _ a: Tensor, _ b: Tensor) -> Tensor {
-    let layout = broadcastLayout(name, a, b)
+private func binary(_ op: BinaryOp, _ kind: OpKind, _ a: Tensor, _ b: Tensor) -> Tensor {
+    let layout = broadcastLayout(kind.name, a, b)
     let y = Tensor(uninitialized: layout.shape)
     ElementwiseKernel.binary(op, layout, a: a.pointer, b: b.pointer, out: y.pointer)
     // Only a product's backward reads the operands' values; sums and differences need shapes.
     let operands = [(shape: a.shape, needsGrad: a.requiresGrad), (shape: b.shape, needsGrad: b.requiresGrad)]
     let factors: [Tensor?] = op == .multiply ? [b.requiresGrad ? a : nil, a.requiresGrad ? b : nil] : [nil, nil]
-    return y.record(name, inputs: [a, b]) { dy in
+    return y.record(kind, inputs: [a, b]) { dy in
         func gradient(_ operand: (shape: [Int], needsGrad: Bool), isA: Bool) -> Tensor? {
             guard operand.needsGrad else { return nil }
             switch op {
@@ -56,7 +56,7 @@ private func divide(_ a: Tensor, _ b: Tensor) -> Tensor {
     let needsGrad = (a: a.requiresGrad, b: b.requiresGrad)
     let divisor: Tensor? = needsGrad.a || needsGrad.b ? b : nil
     let quotient = needsGrad.b ? y.storage : nil
-    return y.record("div", inputs: [a, b]) { dy in
+    return y.record(.divide, inputs: [a, b]) { dy in
         guard let divisor else { return [nil, nil] }
         // dy / b, in the output's shape.
         let scaled = Tensor(uninitialized: layout.shape)
@@ -86,11 +86,11 @@ private func divide(_ a: Tensor, _ b: Tensor) -> Tensor {
 }
 
 /// Elementwise `a + b` with broadcasting.
-public func + (a: Tensor, b: Tensor) -> Tensor { binary(.add, "add", a, b) }
+public func + (a: Tensor, b: Tensor) -> Tensor { binary(.add, .add, a, b) }
 /// Elementwise `a − b` with broadcasting.
-public func - (a: Tensor, b: Tensor) -> Tensor { binary(.subtract, "sub", a, b) }
+public func - (a: Tensor, b: Tensor) -> Tensor { binary(.subtract, .subtract, a, b) }
 /// Elementwise `a · b` with broadcasting (the SE rescale is `[N,C,H,W] * [N,C,1,1]`).
-public func * (a: Tensor, b: Tensor) -> Tensor { binary(.multiply, "mul", a, b) }
+public func * (a: Tensor, b: Tensor) -> Tensor { binary(.multiply, .multiply, a, b) }
 /// Elementwise `a / b` with broadcasting (PyTorch's true division).
 public func / (a: Tensor, b: Tensor) -> Tensor { divide(a, b) }
 
@@ -99,7 +99,7 @@ public func * (x: Tensor, scalar: Float) -> Tensor {
     let y = Tensor(uninitialized: x.shape)
     ElementwiseKernel.scale(x.pointer, by: scalar, into: y.pointer, count: x.count)
     let shape = x.shape
-    return y.record("mul_scalar", inputs: [x]) { dy in
+    return y.record(.scale(scalar), inputs: [x]) { dy in
         let dx = Tensor(uninitialized: shape)
         ElementwiseKernel.scale(dy.pointer, by: scalar, into: dx.pointer, count: dx.count)
         return [dx]
@@ -111,7 +111,7 @@ extension Tensor {
     public func sum() -> Tensor {
         let y = Tensor(scalar: Float(ElementwiseKernel.sum(pointer, count: count)))
         let shape = self.shape
-        return y.record("sum", inputs: [self]) { dy in [Tensor(filling: shape, with: dy.pointer[0])] }
+        return y.record(.sum, inputs: [self]) { dy in [Tensor(filling: shape, with: dy.pointer[0])] }
     }
 
     /// Mean of all elements, as a scalar tensor.

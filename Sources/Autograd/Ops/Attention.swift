@@ -10,7 +10,7 @@ public func selfAttention(packed qkv: Tensor, heads: Int) -> Tensor {
     FLOPCounter.add(4 * Double(s.batch * s.length * s.length) * Double(s.embed))
     let probabilities = Tensor(uninitialized: [s.batch, heads, s.length, s.length])
     AttentionKernel.forward(s, qkv: qkv.pointer, out: out.pointer, probabilities: probabilities.pointer)
-    return out.record("attention", inputs: [qkv]) { dy in
+    return out.record(.selfAttention(heads: heads), inputs: [qkv]) { dy in
         let dqkv = Tensor(uninitialized: qkv.shape)
         let scratch = Workspace(count: s.length * s.length)
         AttentionKernel.backward(s, qkv: qkv.pointer, probabilities: probabilities.pointer, dOut: dy.pointer,

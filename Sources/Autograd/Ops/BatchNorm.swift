@@ -62,7 +62,8 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
     if let bias { inputs.append(bias) }
     // With the ReLU, its output says where gradients pass.
     let reluOutput = relu ? y.storage : nil
-    return y.record(relu ? "batch_norm_relu" : "batch_norm", inputs: inputs) { dy in
+    return y.record(.batchNorm(training: training, eps: eps, relu: relu, runningMean: runningMean, runningVar: runningVar,
+                               hasWeight: weight != nil, hasBias: bias != nil), inputs: inputs) { dy in
         var sums = [Double](repeating: 0, count: 2 * c)
         // Written after the sums over dy are taken, element by element: dy's memory can take it.
         let dx = x.requiresGrad ? dy.gradientBuffer(x.shape) : nil

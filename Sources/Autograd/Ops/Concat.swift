@@ -20,7 +20,7 @@ public func cat(_ tensors: [Tensor], dim: Int) -> Tensor {
     ConcatKernel.forward(parts: tensors.map { (UnsafePointer($0.pointer), $0.shape[axis]) }, outer: outer, inner: inner,
                          y: y.pointer)
     let parts = tensors.map { (shape: $0.shape, needsGrad: $0.requiresGrad) }
-    return y.record("cat", inputs: tensors) { dy in
+    return y.record(.concat(axis: axis), inputs: tensors) { dy in
         var start = 0
         return zip(parts, extents).map { part, extent in
             defer { start += extent }
@@ -46,7 +46,7 @@ public func narrow(_ x: Tensor, dim: Int, start: Int, length: Int) -> Tensor {
     let y = Tensor(uninitialized: shape)
     ConcatKernel.slice(dy: x.pointer, total: total, start: start, extent: length, outer: outer, inner: inner, dx: y.pointer)
     let inputShape = x.shape
-    return y.record("narrow", inputs: [x]) { dy in
+    return y.record(.narrow(axis: axis, start: start, length: length), inputs: [x]) { dy in
         let dx = Tensor(zeros: inputShape)
         let run = length * inner
         for o in 0..<outer {

@@ -15,7 +15,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     Conv2dKernel.forward(s, x: x.pointer, weight: weight.pointer, bias: bias?.pointer, y: y.pointer,
                          workspace: workspace.pointer)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    return y.record("conv2d", inputs: inputs) { dy in
+    return y.record(.conv2d(stride: stride, padding: padding), inputs: inputs) { dy in
         let dx = x.requiresGrad ? Tensor(uninitialized: x.shape) : nil
         let dw = weight.requiresGrad ? Tensor(zeros: weight.shape) : nil
         let db = bias?.requiresGrad == true ? Tensor(zeros: bias!.shape) : nil
@@ -42,7 +42,7 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     ConvTranspose2dKernel.forward(s, x: x.pointer, weight: weight.pointer, bias: bias?.pointer, y: y.pointer,
                                   workspace: workspace.pointer!)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    return y.record("conv_transpose2d", inputs: inputs) { dy in
+    return y.record(.convTranspose2d(stride: stride, padding: padding, outputPadding: outputPadding), inputs: inputs) { dy in
         let dx = x.requiresGrad ? Tensor(uninitialized: x.shape) : nil
         let dw = weight.requiresGrad ? Tensor(zeros: weight.shape) : nil
         let db = bias?.requiresGrad == true ? Tensor(zeros: bias!.shape) : nil

@@ -15,7 +15,7 @@ public func crossEntropy(_ logits: Tensor, labels: [Int32], labelSmoothing: Floa
                                            positions: positions, labelSmoothing: labelSmoothing, dLogits: grad.pointer)
     }
     let y = Tensor(scalar: Float(loss))
-    return y.record("cross_entropy", inputs: [logits]) { dy in
+    return y.record(.crossEntropy, inputs: [logits]) { dy in
         let scale = dy.pointer[0]
         if scale != 1 { ElementwiseKernel.scale(grad.pointer, by: scale, into: grad.pointer, count: grad.count) }
         return [grad]

@@ -12,7 +12,7 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 
     var inputs = [x]
     if let weight { inputs.append(weight) }
     if let bias { inputs.append(bias) }
-    return y.record("layer_norm", inputs: inputs) { dy in
+    return y.record(.layerNorm(eps: eps), inputs: inputs) { dy in
         let dx = Tensor(uninitialized: x.shape)
         let dw = weight.map { Tensor(zeros: $0.shape) }
         let db = bias.map { Tensor(zeros: $0.shape) }

@@ -12,7 +12,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     LinearKernel.forward(x: x.pointer, rows: rows, inFeatures: inF, outFeatures: outF, weight: weight.pointer,
                          bias: bias?.pointer, y: y.pointer)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    return y.record("linear", inputs: inputs) { dy in
+    return y.record(.linear, inputs: inputs) { dy in
         let dx = x.requiresGrad ? Tensor(uninitialized: x.shape) : nil
         let dw = weight.requiresGrad ? Tensor(zeros: weight.shape) : nil
         let db = bias?.requiresGrad == true ? Tensor(zeros: bias!.shape) : nil

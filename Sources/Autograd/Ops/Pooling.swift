@@ -17,10 +17,10 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
     PoolKernel.maxForward(s, x: x.pointer, y: y.pointer, argmax: argmax)
     guard GradMode.isEnabled && x.requiresGrad else {
         argmax.deallocate()
-        return y
+        return y.record(.maxPool2d(kernel: kernel, stride: s.stride, padding: padding), inputs: [x]) { _ in [nil] }
     }
     let saved = IndexBuffer(argmax), shape = x.shape
-    return y.record("max_pool2d", inputs: [x]) { dy in
+    return y.record(.maxPool2d(kernel: kernel, stride: s.stride, padding: padding), inputs: [x]) { dy in
         let dx = Tensor(uninitialized: shape)
         PoolKernel.maxBackward(s, dy: dy.pointer, argmax: saved.pointer, dx: dx.pointer)
         return [dx]
@@ -33,7 +33,7 @@ public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
     let y = Tensor(uninitialized: [s.batch, s.channels, s.outH, s.outW])
     PoolKernel.averageForward(s, x: x.pointer, y: y.pointer)
     let shape = x.shape
-    return y.record("avg_pool2d", inputs: [x]) { dy in
+    return y.record(.avgPool2d(kernel: kernel, stride: s.stride, padding: padding), inputs: [x]) { dy in
         let dx = Tensor(uninitialized: shape)
         PoolKernel.averageBackward(s, dy: dy.pointer, dx: dx.pointer)
         return [dx]
@@ -47,7 +47,7 @@ public func globalAvgPool2d(_ x: Tensor) -> Tensor {
     let y = Tensor(uninitialized: [x.shape[0], x.shape[1], 1, 1])
     PoolKernel.globalAverageForward(x: x.pointer, planes: planes, plane: plane, y: y.pointer)
     let shape = x.shape
-    return y.record("adaptive_avg_pool2d", inputs: [x]) { dy in
+    return y.record(.globalAvgPool2d, inputs: [x]) { dy in
         let dx = Tensor(uninitialized: shape)
         PoolKernel.globalAverageBackward(dy: dy.pointer, planes: planes, plane: plane, dx: dx.pointer)
         return [dx]

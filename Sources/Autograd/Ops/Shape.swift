@@ -12,7 +12,7 @@ extension Tensor {
         precondition(resolved.reduce(1, *) == count, "reshape: cannot view \(shape) as \(newShape)")
         let y = Tensor(shape: resolved, storage: storage)
         let original = shape
-        return y.record("reshape", inputs: [self]) { dy in [Tensor(shape: original, storage: dy.storage)] }
+        return y.record(.reshape(resolved), inputs: [self]) { dy in [Tensor(shape: original, storage: dy.storage)] }
     }
 
     /// `torch.flatten(x, start)`: merges the axes from `start` on.
@@ -28,7 +28,7 @@ extension Tensor {
         var inverse = [Int](repeating: 0, count: rank)
         for (i, axis) in order.enumerated() { inverse[axis] = i }
         let outShape = y.shape, inShape = shape
-        return y.record("permute", inputs: [self]) { dy in
+        return y.record(.permute(order), inputs: [self]) { dy in
             let dx = Tensor(uninitialized: inShape)
             ElementwiseKernel.permute(dy.pointer, shape: outShape, permutation: inverse, into: dx.pointer)
             return [dx]
@@ -47,6 +47,8 @@ extension Tensor {
     /// `x.expand(shape)`, as a copy: broadcasts unit axes; backward sums them back.
     public func expanded(to newShape: [Int]) -> Tensor {
         if newShape == shape { return self }
-        return self + Tensor(zeros: newShape)
+        let y = Tracer.untraced { self + Tensor(zeros: newShape) }
+        Tracer.add(.expand(newShape), inputs: [self], output: y)
+        return y
     }
 }

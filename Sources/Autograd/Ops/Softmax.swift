@@ -7,7 +7,7 @@ public func softmax(_ x: Tensor) -> Tensor {
     let y = Tensor(uninitialized: x.shape)
     SoftmaxKernel.forward(x: x.pointer, rows: rows, length: length, y: y.pointer)
     let saved = y.storage, shape = x.shape
-    return y.record("softmax", inputs: [x]) { dy in
+    return y.record(.softmax, inputs: [x]) { dy in
         let dx = Tensor(uninitialized: shape)
         SoftmaxKernel.backward(y: saved.base, dy: dy.pointer, rows: rows, length: length, dx: dx.pointer)
         return [dx]

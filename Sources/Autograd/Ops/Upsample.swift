@@ -13,7 +13,7 @@ public func upsampleBilinear(_ x: Tensor, height outH: Int, width outW: Int) -> 
     let y = Tensor(uninitialized: [x.shape[0], x.shape[1], outH, outW])
     UpsampleKernel.bilinearForward(x: x.pointer, planes: planes, height: h, width: w, outH: outH, outW: outW, y: y.pointer)
     let shape = x.shape
-    return y.record("upsample_bilinear2d", inputs: [x]) { dy in
+    return y.record(.upsampleBilinear, inputs: [x]) { dy in
         let dx = Tensor(uninitialized: shape)
         UpsampleKernel.bilinearBackward(dy: dy.pointer, planes: planes, height: h, width: w, outH: outH, outW: outW,
                                         dx: dx.pointer)
