@@ -8,4 +8,5 @@ static inline unsigned int ddp_png_format_gray(void) { return PNG_FORMAT_GRAY; }
 static inline unsigned int ddp_png_format_rgba(void) { return PNG_FORMAT_RGBA; }
 static inline unsigned int ddp_png_flag_alpha(void) { return PNG_FORMAT_FLAG_ALPHA; }
 static inline unsigned int ddp_png_flag_linear(void) { return PNG_FORMAT_FLAG_LINEAR; }
+static inline unsigned int ddp_png_flag_colour(void) { return PNG_FORMAT_FLAG_COLOR; }
 #endif

@@ -6,6 +6,7 @@ import Foundation
 /// label is used). The folder may be the archive's own subfolder or hold it.
 public enum CIFAR {
     public enum Variant: Sendable { case cifar10, cifar100 }
+    public static let cifar10ClassNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
     public static func load(_ variant: Variant, directory: String, train: Bool, augment: Bool, seed: UInt64) throws -> InMemoryImages {
         let folder = try resolve(directory, variant)

@@ -5,6 +5,8 @@ import Foundation
 public enum FashionMNIST {
     /// Where Debian's `dataset-fashion-mnist` package installs it.
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
+    public static let classNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                                    "Ankle boot"]
 
     public static func load(directory: String = defaultDirectory, train: Bool, normalization: Normalization = .fashionMNIST,
                             augment: Bool, seed: UInt64) throws -> InMemoryImages {

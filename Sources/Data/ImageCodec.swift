@@ -6,8 +6,10 @@ import Foundation
 public struct DecodedImage: Sendable {
     public var width: Int, height: Int, channels: Int
     public var pixels: [UInt8]
-    public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
-        self.width = width; self.height = height; self.channels = channels; self.pixels = pixels
+    /// False when the file stored one grey channel (its decoded channels are then equal).
+    public var isColour: Bool
+    public init(width: Int, height: Int, channels: Int, pixels: [UInt8], isColour: Bool = true) {
+        self.width = width; self.height = height; self.channels = channels; self.pixels = pixels; self.isColour = isColour
     }
 }
 
@@ -40,7 +42,8 @@ public enum ImageCodec {
         }
         guard status == 0 else { throw DataError(path, "JPEG does not decode: \(String(cString: tjGetErrorStr2(handle)))") }
         if isCMYK { pixels = rgb(fromAdobeCMYK: pixels) }
-        return DecodedImage(width: Int(width), height: Int(height), channels: 3, pixels: pixels)
+        return DecodedImage(width: Int(width), height: Int(height), channels: 3, pixels: pixels,
+                            isColour: colorspace != Int32(TJCS_GRAY.rawValue))
     }
 
     /// CMYK as stored in JPEGs (Adobe's convention, which Photoshop writes and PIL assumes for
@@ -76,6 +79,7 @@ public enum ImageCodec {
         // samples as linear light, so both are read as they are stored and reduced here.
         let hasAlpha = image.format & ddp_png_flag_alpha() != 0
         let sixteenBit = image.format & ddp_png_flag_linear() != 0
+        let isColour = image.format & ddp_png_flag_colour() != 0
         image.format = (hasAlpha ? ddp_png_format_rgba() : ddp_png_format_rgb()) | (sixteenBit ? ddp_png_flag_linear() : 0)
         let (width, height) = (Int(image.width), Int(image.height))
         let channels = hasAlpha ? 4 : 3
@@ -103,7 +107,7 @@ public enum ImageCodec {
                 pixels = stored
             }
         }
-        return DecodedImage(width: width, height: height, channels: 3, pixels: pixels)
+        return DecodedImage(width: width, height: height, channels: 3, pixels: pixels, isColour: isColour)
     }
 
     static func pngMessage(_ image: inout png_image) -> String {

@@ -83,10 +83,11 @@ public struct ImageFolder: Dataset {
     }
 }
 
-/// Bilinear resampling of a crop of an 8-bit HWC image into a normalised CHW square.
+/// Bilinear resampling of a crop of an 8-bit HWC image into a normalised CHW square of
+/// `channels` (the first of a grey image's equal channels when 1).
 enum Resize {
     static func bilinear(_ image: DecodedImage, crop: (x: Double, y: Double, w: Double, h: Double), outSize: Int,
-                         mirrored: Bool, normalization: Normalization, into out: UnsafeMutablePointer<Float>) {
+                         mirrored: Bool, normalization: Normalization, channels: Int = 3, into out: UnsafeMutablePointer<Float>) {
         let (iw, ih, ic) = (image.width, image.height, image.channels)
         let scaleX = crop.w / Double(outSize), scaleY = crop.h / Double(outSize)
         image.pixels.withUnsafeBufferPointer { px in
@@ -99,7 +100,7 @@ enum Resize {
                     let sx = min(max(crop.x + (Double(column) + 0.5) * scaleX - 0.5, 0), Double(iw - 1))
                     let x0 = Int(sx), x1 = min(x0 + 1, iw - 1)
                     let fx = Float(sx - Double(x0))
-                    for c in 0..<3 {
+                    for c in 0..<channels {
                         let ch = min(c, ic - 1)
                         func at(_ y: Int, _ x: Int) -> Float { Float(px[(y * iw + x) * ic + ch]) }
                         let top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx

@@ -16,11 +16,13 @@ public struct Checkpoint {
     public var config: [String: Any]
     public var modelState: [(name: String, tensor: Tensor)]
     public var optimizerState: [String: [String: Tensor]]
+    /// What prediction and export need; nil in checkpoints of older versions.
+    public var inference: InferenceSpec?
 
     // MARK: writing
 
     public static func encode(model: String, module: Module, optimizer: Optimizer?, progress: TrainingProgress,
-                              config: [String: Any]) throws -> [UInt8] {
+                              config: [String: Any], inference: InferenceSpec? = nil) throws -> [UInt8] {
         var entries = module.safeTensorsEntries()
         for (param, state) in (optimizer?.state ?? [:]).sorted(by: { $0.key < $1.key }) {
             for (key, tensor) in state.sorted(by: { $0.key < $1.key }) {
@@ -29,8 +31,9 @@ public struct Checkpoint {
         }
         let progressJSON = String(decoding: try JSONEncoder.sorted.encode(progress), as: UTF8.self)
         let configJSON = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
-        let metadata = ["format": "pt", "ddptrain.format_version": formatVersion, "ddptrain.model": model,
+        var metadata = ["format": "pt", "ddptrain.format_version": formatVersion, "ddptrain.model": model,
                         "ddptrain.progress": progressJSON, "ddptrain.config": configJSON]
+        if let inference { metadata["ddptrain.inference"] = String(decoding: try JSONEncoder.sorted.encode(inference), as: UTF8.self) }
         return SafeTensors.encode(entries, metadata: metadata) { data in
             ["ddptrain.checksum": checksum(metadata: metadata, data: data[...])]
         }
@@ -38,7 +41,8 @@ public struct Checkpoint {
 
     static func checksum(metadata: [String: String], data: ArraySlice<UInt8>) -> String {
         var crc: UInt32 = 0
-        for key in ["ddptrain.format_version", "ddptrain.model", "ddptrain.progress", "ddptrain.config"] {
+        // A key a checkpoint lacks adds nothing, so older checkpoints keep their checksum.
+        for key in ["ddptrain.format_version", "ddptrain.model", "ddptrain.progress", "ddptrain.config", "ddptrain.inference"] {
             crc = CRC32C.checksum(Array((metadata[key] ?? "").utf8), seed: crc)
         }
         crc = data.withUnsafeBytes { CRC32C.checksum($0, seed: crc) }
@@ -72,6 +76,12 @@ public struct Checkpoint {
               let config = (try? JSONSerialization.jsonObject(with: Data((metadata["ddptrain.config"] ?? "{}").utf8))) as? [String: Any] else {
             throw TrainingError("\(path): checkpoint metadata is incomplete")
         }
+        var inference: InferenceSpec? = nil
+        if let text = metadata["ddptrain.inference"] {
+            do { inference = try JSONDecoder().decode(InferenceSpec.self, from: Data(text.utf8)) } catch {
+                throw TrainingError("\(path): checkpoint's inference settings do not decode (\(error))")
+            }
+        }
         var modelState: [(String, Tensor)] = []
         var optimizerState: [String: [String: Tensor]] = [:]
         for e in entries {
@@ -83,7 +93,8 @@ public struct Checkpoint {
                 modelState.append((e.name, e.tensor))
             }
         }
-        return Checkpoint(model: model, progress: progress, config: config, modelState: modelState, optimizerState: optimizerState)
+        return Checkpoint(model: model, progress: progress, config: config, modelState: modelState, optimizerState: optimizerState,
+                          inference: inference)
     }
 
     /// Puts the saved state into a model and optimizer built for the same configuration.

@@ -60,6 +60,8 @@ public final class Trainer {
     let baseLR: Double
 
     public static let version = "0.1.0"
+    /// Stored in checkpoints for `export` and `predict`.
+    let inference: InferenceSpec
 
     public init(config input: TrainingConfig, communicator: Communicator, console: Console? = nil) throws {
         let console = console ?? Console(rank: communicator.rank)
@@ -69,7 +71,7 @@ public final class Trainer {
         let world = communicator.size
 
         // Phase 1, on every rank alone: config, data, model, optimizer.
-        let local = try agree(communicator, "start-up") { () throws -> (ModelEntry, LayerModule, Dataset, Dataset, Optimizer) in
+        let local = try agree(communicator, "start-up") { () throws -> (ModelEntry, LayerModule, Dataset, Dataset, Optimizer, InferenceSpec) in
             try config.validate()
             let entry = try ModelRegistry.entry(config.model)
             let source = try DataSource.named(config.data)
@@ -81,9 +83,10 @@ public final class Trainer {
             let model = entry.build(modelOptions)
             if let weights = config.weights { try Self.loadWeights(weights, into: model, entry: entry, console: console) }
             let optimizer = config.makeOptimizer(model.namedParameters())
-            return (entry, model, train, eval, optimizer)
+            let inference = InferenceSpec(config: config, options: modelOptions, dataset: train, source: source, entry: entry)
+            return (entry, model, train, eval, optimizer, inference)
         }
-        (entry, model, trainData, evalData, optimizer) = local
+        (entry, model, trainData, evalData, optimizer, inference) = local
 
         // Phase 2, rank 0: the checkpoint folder, the checkpoint to resume from, the logs.
         let checkpointDir = config.checkpointDir ?? "checkpoints/\(config.model)"
@@ -397,7 +400,7 @@ public final class Trainer {
         try agree(communicator, "saving the checkpoint") {
             guard communicator.rank == 0 else { return }
             let bytes = try Checkpoint.encode(model: config.model, module: model, optimizer: optimizer, progress: progress,
-                                              config: config.jsonObject())
+                                              config: config.jsonObject(), inference: inference)
             try store.save(bytes, step: progress.globalStep, isBest: isBest)
         }
         lastSaveStep = progress.globalStep

@@ -8,7 +8,7 @@ struct DDPTrain: ParsableCommand {
         abstract: "Distributed data-parallel training on CPUs, over MPI.",
         discussion: "Run `mpirun -n 4 ddptrain resnet50` to train on 4 ranks; without mpirun, ddptrain runs as one rank.",
         version: Trainer.version,
-        subcommands: [TrainCommand.self, EvalCommand.self, ExportCommand.self, InspectCommand.self, ModelsCommand.self,
+        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, ExportCommand.self, InspectCommand.self, ModelsCommand.self,
                       BenchCommand.self, InfoCommand.self],
         defaultSubcommand: TrainCommand.self)
 

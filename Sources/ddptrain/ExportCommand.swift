@@ -1,26 +1,64 @@
 import ArgumentParser
+import Export
+import Foundation
 import Kernels
 import NN
 import Training
 
-/// `ddptrain export CHECKPOINT --out FILE.safetensors`: the model's weights alone, PyTorch names.
+/// `ddptrain export CHECKPOINT --out FILE [--format safetensors|onnx]`: the trained model
+/// alone, as PyTorch-named weights or as an ONNX graph any inference runtime reads.
 struct ExportCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "export", abstract: "Write a checkpoint's model weights as safetensors.")
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Write a checkpoint's model as safetensors weights or an ONNX model.",
+        discussion: """
+            safetensors: the state dict with PyTorch's names (load with safetensors.torch.load_file).
+            onnx: the eval-mode graph, opset 17, input 'input' [batch, C, H, W] with a dynamic batch, output 'logits'; \
+            the model, data set, normalisation and class names are in its metadata. Without --format, an --out ending \
+            in .onnx writes ONNX.
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case safetensors, onnx
+    }
 
     @Argument(help: "A ddptrain checkpoint.") var checkpoint: String
-    @Option(help: "The safetensors file to write.") var out: String
+    @Option(help: "The file to write.") var out: String
+    @Option(help: "safetensors or onnx (default: from --out's extension, else safetensors).") var format: Format?
+
+    var resolvedFormat: Format { format ?? (out.lowercased().hasSuffix(".onnx") ? .onnx : .safetensors) }
 
     func run() throws {
         do {
             let saved = try Checkpoint.load(checkpoint)
-            let entries = saved.modelState.map {
-                SafeTensors.Entry(name: $0.name, tensor: $0.tensor, dtype: $0.name.hasSuffix("num_batches_tracked") ? .I64 : .F32)
+            switch resolvedFormat {
+            case .safetensors: try writeSafeTensors(saved)
+            case .onnx: try writeONNX(saved)
             }
-            try SafeTensors.write(entries, metadata: ["format": "pt"], to: out)
-            print("wrote \(out): \(entries.count) tensors of \(saved.model) at step \(saved.progress.globalStep)")
         } catch {
             throw CleanExit.message("ddptrain: error: \(error)")
         }
+    }
+
+    func writeSafeTensors(_ saved: Checkpoint) throws {
+        let entries = saved.modelState.map {
+            SafeTensors.Entry(name: $0.name, tensor: $0.tensor, dtype: $0.name.hasSuffix("num_batches_tracked") ? .I64 : .F32)
+        }
+        try SafeTensors.write(entries, metadata: ["format": "pt"], to: out)
+        print("wrote \(out): \(entries.count) tensors of \(saved.model) at step \(saved.progress.globalStep)")
+    }
+
+    func writeONNX(_ saved: Checkpoint) throws {
+        let spec = try InferenceSpec.of(saved, source: checkpoint)
+        let model = try spec.buildModel(weightsFrom: saved, source: checkpoint)
+        var metadata = spec.onnxMetadata
+        metadata["ddptrain.step"] = String(saved.progress.globalStep)
+        let proto = try ONNXExporter.export(model, sampleShape: [spec.inChannels, spec.imageSize, spec.imageSize], options: .init(
+            graphName: spec.model, producerVersion: Trainer.version, metadata: metadata))
+        try AtomicFile.write([UInt8](try ONNXExporter.serialize(proto)), to: out)
+        let outputShape = spec.isSegmentation ? "[batch, \(spec.numClasses), \(spec.imageSize), \(spec.imageSize)]" : "[batch, \(spec.numClasses)]"
+        print("wrote \(out): \(spec.model) at step \(saved.progress.globalStep) as ONNX opset \(ONNXExporter.opsetVersion), "
+              + "\(proto.graph.node.count) nodes; input 'input' [batch, \(spec.inChannels), \(spec.imageSize), \(spec.imageSize)], "
+              + "output 'logits' \(outputShape)")
     }
 }
 

@@ -1,0 +1,74 @@
+import Foundation
+
+/// How an image file becomes a model input outside training (prediction, deployment): the
+/// evaluation transform of the data set the model was trained on. A centre square of
+/// `cropFraction` of the short side is resized (bilinear) to `size` and normalised; a file of
+/// exactly the data set's size passes through unchanged but for the normalisation.
+public struct Preprocessing: Codable, Sendable, Equatable {
+    public var channels: Int
+    public var size: Int
+    /// 224/256 for ImageNet-style folders (resize to size·256/224, centre-crop size); 1 for fixed-size sets.
+    public var cropFraction: Double
+    public var mean: [Float]
+    public var std: [Float]
+
+    public init(channels: Int, size: Int, cropFraction: Double, normalization: Normalization) {
+        self.channels = channels; self.size = size; self.cropFraction = cropFraction
+        self.mean = normalization.mean; self.std = normalization.std
+    }
+
+    public var normalization: Normalization { Normalization(mean: mean, std: std) }
+    public var sampleShape: [Int] { [channels, size, size] }
+
+    /// The model input (`sampleShape`, CHW) for a decoded image; `source` names it in errors.
+    public func input(from image: DecodedImage, source: String, into out: UnsafeMutablePointer<Float>) throws {
+        if channels == 1 && image.isColour {
+            throw DataError(source, "a colour image, but the model takes greyscale (1-channel) images; convert it to greyscale")
+        }
+        let (w, h) = (Double(image.width), Double(image.height))
+        let side = min(w, h) * cropFraction
+        Resize.bilinear(image, crop: ((w - side) / 2, (h - side) / 2, side, side), outSize: size, mirrored: false,
+                        normalization: normalization, channels: channels, into: out)
+    }
+
+    /// The model input for an image file (JPEG or PNG).
+    public func input(fromFile path: String, into out: UnsafeMutablePointer<Float>) throws {
+        try input(from: try ImageCodec.decode(file: path), source: path, into: out)
+    }
+}
+
+extension DataSource {
+    /// The evaluation transform of this data set, known without reading it.
+    public func preprocessing(options: Options) -> Preprocessing {
+        switch self {
+        case .fashionMNIST: Preprocessing(channels: 1, size: 28, cropFraction: 1, normalization: .fashionMNIST)
+        case .mnist: Preprocessing(channels: 1, size: 28, cropFraction: 1, normalization: .mnist)
+        case .cifar10: Preprocessing(channels: 3, size: 32, cropFraction: 1, normalization: .cifar10)
+        case .cifar100: Preprocessing(channels: 3, size: 32, cropFraction: 1, normalization: .cifar100)
+        case .imageFolder:
+            Preprocessing(channels: 3, size: options.imageSize ?? 224, cropFraction: 224.0 / 256, normalization: .imageNet)
+        // Generated sets have no pixel bytes; images map to [-1, 1], the range their values span.
+        case .synthetic:
+            Preprocessing(channels: options.channels ?? 3, size: options.imageSize ?? 224, cropFraction: 1, normalization: .symmetric)
+        case .shapes:
+            Preprocessing(channels: options.channels ?? 3, size: options.imageSize ?? 64, cropFraction: 1, normalization: .symmetric)
+        }
+    }
+
+    /// The class names of `dataset` (opened from this source), where the data set has them.
+    public func classNames(of dataset: Dataset) -> [String]? {
+        switch self {
+        case .fashionMNIST: FashionMNIST.classNames
+        case .mnist: (0...9).map(String.init)
+        case .cifar10: CIFAR.cifar10ClassNames
+        case .cifar100, .synthetic: nil
+        case .imageFolder: (dataset as? ImageFolder)?.classNames
+        case .shapes: Shapes.classNames
+        }
+    }
+}
+
+extension Normalization {
+    /// Bytes to [-1, 1].
+    public static let symmetric = Normalization(mean: [0.5], std: [0.5])
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Data
+import Foundation
+import Kernels
+import Training
+
+/// `ddptrain predict --checkpoint CKPT image…`: the top classes of each image (or, for a
+/// segmentation model, a mask PNG per image), through the data set's evaluation transform.
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict", abstract: "Classify image files (JPEG, PNG) with a trained checkpoint, or segment them.")
+
+    @Option(help: "A ddptrain checkpoint.") var checkpoint: String
+    @Option(help: "Refuse a checkpoint of any other model.") var model: String?
+    @Option(help: "How many classes to list per image.") var top = 5
+    @Flag(help: "One JSON object per image: {\"file\": …, \"top5\": [{\"index\": …, \"name\": …, \"probability\": …}, …]}.")
+    var json = false
+    @Option(help: "Segmentation models: the folder for the mask PNGs (<image name>_mask.png, pixel value = class index).")
+    var maskDir = "."
+    @Option(help: "Threads for the model.") var threads: Int?
+    @Argument(help: "Image files.") var images: [String]
+
+    func validate() throws {
+        guard !images.isEmpty else { throw ValidationError("give at least one image file") }
+        guard top > 0 else { throw ValidationError("--top must be positive, got \(top)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be positive, got \(threads)") }
+    }
+
+    func run() throws {
+        BLAS.reexecWithTunedEnvironment()
+        ThreadConfiguration.apply(threads: threads ?? ThreadConfiguration.defaultThreads(localRanks: 1))
+        do {
+            let predictor = try Predictor(checkpoint: checkpoint, expectedModel: model)
+            if predictor.spec.isSegmentation {
+                try writeMasks(predictor)
+            } else {
+                for (file, scores) in zip(images, try predictor.classify(images, top: top)) { printScores(file, scores) }
+            }
+        } catch {
+            throw CleanExit.message("ddptrain: error: \(error)")
+        }
+    }
+
+    func printScores(_ file: String, _ scores: [Predictor.ClassScore]) {
+        if json {
+            let entries = scores.map { score -> [String: Any] in
+                ["index": score.index, "name": score.name ?? NSNull(), "probability": score.probability]
+            }
+            printJSON(["file": file, "top\(top)": entries])
+        } else {
+            print(file)
+            for (rank, score) in scores.enumerated() {
+                let label = score.name.map { "\($0) (\(score.index))" } ?? "class \(score.index)"
+                print(String(format: "  %d. %@  %.4f", rank + 1, label, score.probability))
+            }
+        }
+    }
+
+    func writeMasks(_ predictor: Predictor) throws {
+        try FileManager.default.createDirectory(atPath: maskDir, withIntermediateDirectories: true)
+        for (file, mask) in zip(images, try predictor.segment(images)) {
+            let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+            let path = "\(maskDir)/\(stem)_mask.png"
+            try Data(try ImageCodec.encodePNG(mask.image)).write(to: URL(fileURLWithPath: path))
+            let shares = mask.classFractions.enumerated().filter { $0.element > 0 }
+            if json {
+                let classes = shares.map { share -> [String: Any] in
+                    ["index": share.offset, "name": predictor.spec.className(share.offset) ?? NSNull(), "fraction": share.element]
+                }
+                printJSON(["file": file, "mask": path, "classes": classes])
+            } else {
+                let text = shares.map { String(format: "%@ %.1f%%", predictor.spec.className($0.offset) ?? "class \($0.offset)", 100 * $0.element) }
+                print("\(file): mask \(path) (\(text.joined(separator: ", ")))")
+            }
+        }
+    }
+
+    func printJSON(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
