@@ -12,6 +12,10 @@ public struct Preprocessing: Codable, Sendable, Equatable {
     public var mean: [Float]
     public var std: [Float]
 
+    enum CodingKeys: String, CodingKey {
+        case channels, size, cropFraction = "crop_fraction", mean, std
+    }
+
     public init(channels: Int, size: Int, cropFraction: Double, normalization: Normalization) {
         self.channels = channels; self.size = size; self.cropFraction = cropFraction
         self.mean = normalization.mean; self.std = normalization.std

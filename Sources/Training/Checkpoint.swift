@@ -118,7 +118,7 @@ public struct Checkpoint {
 extension JSONEncoder {
     static var sorted: JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }
 }
