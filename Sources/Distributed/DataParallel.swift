@@ -24,6 +24,9 @@ public final class DataParallel {
     /// synchronisation (the timeline draws them).
     public private(set) var lastBucketTimes: [(start: Double, end: Double)] = []
     private var launchTimes: [Double] = []
+    let options: Options
+    /// Gradient synchronisations so far (one per optimizer step); PowerSGD starts after its warm-up.
+    public var synchronizedSteps = 0
 
 
     public struct Options: Sendable {
@@ -32,10 +35,14 @@ public final class DataParallel {
         public var firstBucketMiB: Double = 1
         public var syncBatchNorm = false
         public var compression = GradientCompression.none
+        /// PowerSGD's `matrix_approximation_rank`.
+        public var powerSGDRank = 4
+        /// Steps that all-reduce uncompressed before PowerSGD starts (PyTorch's `start_powerSGD_iter`).
+        public var powerSGDWarmupSteps = 100
         public init(bucketCapMiB: Double = 25, firstBucketMiB: Double = 1, syncBatchNorm: Bool = false,
-                    compression: GradientCompression = .none) {
+                    compression: GradientCompression = .none, powerSGDRank: Int = 4, powerSGDWarmupSteps: Int = 100) {
             self.bucketCapMiB = bucketCapMiB; self.firstBucketMiB = firstBucketMiB; self.syncBatchNorm = syncBatchNorm
-            self.compression = compression
+            self.compression = compression; self.powerSGDRank = powerSGDRank; self.powerSGDWarmupSteps = powerSGDWarmupSteps
         }
     }
 
@@ -45,8 +52,10 @@ public final class DataParallel {
     public init(model: Module, communicator: Communicator, settings: [String] = [], options: Options = Options()) throws {
         self.model = model
         self.communicator = communicator
+        self.options = options
         try Self.verifyConsistency(model: model, communicator: communicator,
-                                   settings: settings + ["sync_bn=\(options.syncBatchNorm)", "grad_compression=\(options.compression)"])
+                                   settings: settings + ["sync_bn=\(options.syncBatchNorm)", "grad_compression=\(options.compression)",
+                                                         "powersgd_rank=\(options.powerSGDRank)"])
         for (_, tensor) in model.stateDict() {
             communicator.broadcast(UnsafeMutableRawBufferPointer(start: tensor.pointer, count: tensor.count * 4), root: 0)
         }
@@ -65,7 +74,9 @@ public final class DataParallel {
             buckets[buckets.count - 1].append(p)
             bytes += p.count * 4
         }
-        self.buckets = buckets.filter { !$0.isEmpty }.map { GradientBucket(parameters: $0, compression: options.compression) }
+        self.buckets = buckets.filter { !$0.isEmpty }.enumerated().map { index, parameters in
+            GradientBucket(parameters: parameters, compression: options.compression, powerSGDRank: options.powerSGDRank, index: index)
+        }
         var location: [ObjectIdentifier: (Int, Int)] = [:]
         for (b, bucket) in self.buckets.enumerated() {
             for (i, p) in bucket.parameters.enumerated() { location[ObjectIdentifier(p)] = (b, i) }
@@ -81,6 +92,8 @@ public final class DataParallel {
     }
 
     public var bucketSizesInBytes: [Int] { buckets.map(\.byteCount) }
+    /// Floats each bucket puts on the wire per step with PowerSGD on (its uncompressed count otherwise).
+    public var bucketWireFloats: [Int] { buckets.map { $0.powerSGD?.wireCount ?? $0.buffer.count } }
 
     static func verifyConsistency(model: Module, communicator: Communicator, settings: [String]) throws {
         let signature = ModelSignature(model: model, settings: settings)
@@ -113,6 +126,7 @@ public final class DataParallel {
     func launchReadyBuckets() {
         while nextToLaunch < buckets.count && buckets[nextToLaunch].pending == 0 {
             let bucket = buckets[nextToLaunch]
+            bucket.compressing = isCompressingThisStep
             bucket.request = communicator.during("gradient all-reduce (bucket \(nextToLaunch + 1) of \(buckets.count))") {
                 bucket.startAllReduce(communicator)
             }
@@ -120,6 +134,11 @@ public final class DataParallel {
             launchTimes.append(System.now())
             nextToLaunch += 1
         }
+    }
+
+    /// PowerSGD is on and past its warm-up.
+    public var isCompressingThisStep: Bool {
+        options.compression == .powerSGD && synchronizedSteps >= options.powerSGDWarmupSteps
     }
 
     /// Waits for every bucket (starting those whose parameters got no gradient this step),
@@ -131,6 +150,7 @@ public final class DataParallel {
             for bucket in buckets { bucket.reset() }
             nextToLaunch = 0
             locallyNonFinite = false
+            synchronizedSteps += 1
         }
         lastBucketsStartedDuringBackward = nextToLaunch
         // Parameters the graph did not reach this step still take part (as their gradient or zeros).
@@ -140,12 +160,18 @@ public final class DataParallel {
             }
         }
         launchReadyBuckets()
-        var times: [(start: Double, end: Double)] = []
+        // PowerSGD's second exchanges start as the first ones arrive, all before any is awaited.
         for (index, bucket) in buckets.enumerated() {
             bucket.request?.wait()
-            bucket.receive()
+            communicator.during("PowerSGD factor all-reduce (bucket \(index + 1) of \(buckets.count))") {
+                bucket.startSecondExchange(communicator)
+            }
+        }
+        var times: [(start: Double, end: Double)] = []
+        for (index, bucket) in buckets.enumerated() {
+            bucket.receive(worldSize: communicator.size)
             let start = index < launchTimes.count ? launchTimes[index] : System.now()
-            times.append((start, bucket.request?.completedAt ?? System.now()))
+            times.append((start, (bucket.secondRequest ?? bucket.request)?.completedAt ?? System.now()))
         }
         lastBucketTimes = times
         launchTimes.removeAll(keepingCapacity: true)

@@ -17,8 +17,14 @@ final class GradientBucket {
     var launched = false
     /// The bucket as bf16 while it travels (`GradientCompression.bf16`).
     let wire: UnsafeMutableBufferPointer<UInt16>?
+    /// Low-rank factors with error feedback (`GradientCompression.powerSGD`).
+    let powerSGD: PowerSGDBucket?
+    /// This step's bucket goes through PowerSGD (false during its warm-up steps).
+    var compressing = false
+    /// PowerSGD's second exchange (Q), started once the first has arrived.
+    var secondRequest: PendingCollective?
 
-    init(parameters: [Tensor], compression: GradientCompression = .none) {
+    init(parameters: [Tensor], compression: GradientCompression = .none, powerSGDRank: Int = 4, index: Int = 0) {
         self.parameters = parameters
         var offsets: [Int] = [], total = 0
         for p in parameters { offsets.append(total); total += p.count }
@@ -29,6 +35,9 @@ final class GradientBucket {
         pending = parameters.count
         wire = compression == .bf16 ? .allocate(capacity: total) : nil
         wire?.initialize(repeating: 0)
+        powerSGD = compression == .powerSGD
+            ? PowerSGDBucket(parameters: parameters, offsets: offsets, count: total, rank: powerSGDRank, seed: UInt64(index))
+            : nil
     }
 
     deinit {
@@ -36,15 +45,29 @@ final class GradientBucket {
         wire?.deallocate()
     }
 
-    /// Starts the bucket's all-reduce, through bf16 when it has a wire buffer.
+    /// Starts the bucket's all-reduce: PowerSGD's first exchange when compressing, through bf16
+    /// when it has a wire buffer, else the float32 values.
     func startAllReduce(_ communicator: Communicator) -> PendingCollective {
+        if compressing, let powerSGD { return powerSGD.start(buffer, communicator: communicator) }
         guard let wire else { return communicator.startAllReduceSum(buffer) }
         BFloat16.convert(buffer.baseAddress!, count: buffer.count, into: wire.baseAddress!)
         return communicator.startAllReduceSumBF16(wire)
     }
 
-    /// After the all-reduce: widens the bf16 result back into the float32 buffer.
-    func receive() {
+    /// After the first all-reduce has arrived: PowerSGD's second exchange, when compressing.
+    func startSecondExchange(_ communicator: Communicator) {
+        guard compressing, let powerSGD else { return }
+        secondRequest = powerSGD.exchangeQ(communicator: communicator)
+    }
+
+    /// After the all-reduces: the summed gradients in the float32 buffer (PowerSGD's
+    /// approximation, or the bf16 result widened).
+    func receive(worldSize: Int) {
+        if compressing, let powerSGD {
+            secondRequest?.wait()
+            powerSGD.finish(into: buffer, worldSize: worldSize)
+            return
+        }
         guard let wire else { return }
         let values = buffer.baseAddress!
         for i in 0..<buffer.count { values[i] = Float(bitPattern: UInt32(wire[i]) << 16) }
@@ -102,6 +125,7 @@ final class GradientBucket {
         packed = Array(repeating: false, count: parameters.count)
         pending = parameters.count
         request = nil
+        secondRequest = nil
         launched = false
     }
 }

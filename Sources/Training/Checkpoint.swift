@@ -10,6 +10,7 @@ import Optim
 public struct Checkpoint {
     public static let formatVersion = "1"
     static let optimizerPrefix = "__optimizer__."
+    static let communicationPrefix = "__ddp__."
 
     public var model: String
     public var progress: TrainingProgress
@@ -18,16 +19,22 @@ public struct Checkpoint {
     public var optimizerState: [String: [String: Tensor]]
     /// What prediction and export need; nil in checkpoints of older versions.
     public var inference: InferenceSpec?
+    /// Gradient compression state (PowerSGD's factors and every rank's error), under `__ddp__.<key>`.
+    public var communicationState: [String: Tensor] = [:]
 
     // MARK: writing
 
     public static func encode(model: String, module: Module, optimizer: Optimizer?, progress: TrainingProgress,
-                              config: [String: Any], inference: InferenceSpec? = nil) throws -> [UInt8] {
+                              config: [String: Any], inference: InferenceSpec? = nil,
+                              communicationState: [String: Tensor] = [:]) throws -> [UInt8] {
         var entries = module.safeTensorsEntries()
         for (param, state) in (optimizer?.state ?? [:]).sorted(by: { $0.key < $1.key }) {
             for (key, tensor) in state.sorted(by: { $0.key < $1.key }) {
                 entries.append(.init(name: "\(optimizerPrefix)\(param).\(key)", tensor: tensor))
             }
+        }
+        for (key, tensor) in communicationState.sorted(by: { $0.key < $1.key }) {
+            entries.append(.init(name: communicationPrefix + key, tensor: tensor))
         }
         let progressJSON = String(decoding: try JSONEncoder.sorted.encode(progress), as: UTF8.self)
         let configJSON = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
@@ -84,8 +91,11 @@ public struct Checkpoint {
         }
         var modelState: [(String, Tensor)] = []
         var optimizerState: [String: [String: Tensor]] = [:]
+        var communicationState: [String: Tensor] = [:]
         for e in entries {
-            if e.name.hasPrefix(optimizerPrefix) {
+            if e.name.hasPrefix(communicationPrefix) {
+                communicationState[String(e.name.dropFirst(communicationPrefix.count))] = e.tensor
+            } else if e.name.hasPrefix(optimizerPrefix) {
                 let rest = e.name.dropFirst(optimizerPrefix.count)
                 guard let dot = rest.lastIndex(of: ".") else { continue }
                 optimizerState[String(rest[..<dot]), default: [:]][String(rest[rest.index(after: dot)...])] = e.tensor
@@ -94,7 +104,7 @@ public struct Checkpoint {
             }
         }
         return Checkpoint(model: model, progress: progress, config: config, modelState: modelState, optimizerState: optimizerState,
-                          inference: inference)
+                          inference: inference, communicationState: communicationState)
     }
 
     /// Puts the saved state into a model and optimizer built for the same configuration.

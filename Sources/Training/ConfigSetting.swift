@@ -106,7 +106,10 @@ public struct ConfigSetting: Sendable {
         case .collectiveTimeout: return .init(key, .distributed, .number, .all,
                                               "Seconds a collective may wait for the other ranks before the job ends (default 300).")
         case .gradCompression: return .choice(key, .distributed, GradientCompression.self, [.train, .bench],
-                                              "Gradients on the wire: float32, or bf16 (half the bytes; for slow links).")
+                                              "Gradients on the wire: float32, bf16 (half the bytes), or powersgd (low-rank factors; for slow links).")
+        case .powersgdRank: return .init(key, .distributed, .integer, [.train, .bench], "PowerSGD's rank: factor columns per gradient matrix.")
+        case .powersgdWarmupSteps: return .init(key, .distributed, .integer, [.train],
+                                                "Optimizer steps all-reduced uncompressed before PowerSGD starts.")
         case .threads: return .init(key, .distributed, .integer, .all, "BLAS and kernel threads per rank (default: cores / ranks on the node).")
         case .checkpointDir: return .init(key, .checkpointsAndLogs, .text("path"), [.train], "Checkpoint folder (default: checkpoints/MODEL).")
         case .checkpointEvery: return .init(key, .checkpointsAndLogs, .integer, [.train], "Also checkpoint every N steps (0: epoch ends only).")

@@ -149,7 +149,10 @@ public final class Trainer {
         // Phase 4, together: same model and settings everywhere, then rank 0's state.
         ddp = try DataParallel(model: model, communicator: communicator, settings: config.rankInvariantSettings,
                                options: .init(bucketCapMiB: config.bucketCapMB, syncBatchNorm: config.syncBN,
-                                              compression: config.gradCompression))
+                                              compression: config.gradCompression, powerSGDRank: config.powersgdRank,
+                                              powerSGDWarmupSteps: config.powersgdWarmupSteps))
+        ddp.synchronizedSteps = progress.globalStep
+        if let resumed, let note = try ddp.restoreCompressionState(resumed.communicationState) { console.info(note) }
         timeline = config.timeline.map { Timeline(path: $0, communicator: communicator) }
         if communicator.rank == 0 {
             let logDir = config.logDir ?? "runs/\(config.model)"
@@ -396,11 +399,12 @@ public final class Trainer {
     /// Rank 0 writes; every rank learns whether it worked before going on.
     func saveCheckpoint(isBest: Bool) throws -> String {
         synchronizeBuffersOnce()
+        let compression = ddp.compressionState()
         let path = "\(store.directory)/\(CheckpointStore.fileName(step: progress.globalStep))"
         try agree(communicator, "saving the checkpoint") {
             guard communicator.rank == 0 else { return }
             let bytes = try Checkpoint.encode(model: config.model, module: model, optimizer: optimizer, progress: progress,
-                                              config: config.jsonObject(), inference: inference)
+                                              config: config.jsonObject(), inference: inference, communicationState: compression)
             try store.save(bytes, step: progress.globalStep, isBest: isBest)
         }
         lastSaveStep = progress.globalStep

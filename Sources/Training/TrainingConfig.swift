@@ -64,6 +64,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Seconds any collective may take before the job ends, naming the operation and the ranks missing.
     public var collectiveTimeout = 300.0
     public var gradCompression = GradientCompression.none
+    /// PowerSGD's rank (PyTorch's `matrix_approximation_rank`).
+    public var powersgdRank = 4
+    /// Optimizer steps all-reduced uncompressed before PowerSGD starts (PyTorch's `start_powerSGD_iter`).
+    public var powersgdWarmupSteps = 100
     /// A Chrome/Perfetto trace of every rank, written at the end of the run.
     public var timeline: String?
     public var syntheticCount: Int?
@@ -82,6 +86,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case zeroInitResidual = "zero_init_residual", bucketCapMB = "bucket_cap_mb", nonFinite = "non_finite"
         case syntheticCount = "synthetic_count", badSamples = "bad_samples", precision
         case collectiveTimeout = "collective_timeout", gradCompression = "grad_compression", timeline
+        case powersgdRank = "powersgd_rank", powersgdWarmupSteps = "powersgd_warmup_steps"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -175,6 +180,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try require(collectiveTimeout > 0 && collectiveTimeout.isFinite,
                     "collective_timeout must be a positive number of seconds, got \(collectiveTimeout)")
         try require(bucketCapMB > 0, "bucket_cap_mb must be positive, got \(bucketCapMB)")
+        try require(powersgdRank >= 1, "powersgd_rank must be at least 1, got \(powersgdRank)")
+        try require(powersgdWarmupSteps >= 0, "powersgd_warmup_steps must be >= 0, got \(powersgdWarmupSteps)")
         try require(resume.map { !$0.isEmpty } ?? true, "resume must be auto or a checkpoint path")
     }
 

@@ -52,7 +52,9 @@ struct BenchCommand: ParsableCommand {
             let flopsPerImage = 3 * entry.forwardFLOPs(options, model: network)
             let ddp = try DataParallel(model: network, communicator: communicator, settings: ["bench"],
                                        options: .init(bucketCapMiB: config.bucketCapMB, syncBatchNorm: config.syncBN,
-                                                      compression: config.gradCompression))
+                                                      compression: config.gradCompression, powerSGDRank: config.powersgdRank,
+                                                      // bench measures the compressed steady state from its first step.
+                                                      powerSGDWarmupSteps: 0))
             let optimizer = config.makeOptimizer(network.namedParameters())
             let data: Dataset = entry.isSegmentation
                 ? Shapes(count: 1_000_000, channels: inChannels, size: imageSize, seed: 1)

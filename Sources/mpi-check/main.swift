@@ -23,6 +23,7 @@ let sections = CommandLine.arguments.dropFirst().isEmpty ? ["collectives", "ddp"
 if sections.contains("collectives") { checkCollectives(comm, check) }
 if sections.contains("ddp") {
     do { try checkDataParallel(comm, check) } catch { check(false, "data-parallel checks threw: \(error)") }
+    do { try checkPowerSGD(comm, check) } catch { check(false, "PowerSGD checks threw: \(error)") }
 }
 comm.barrier()
 
