@@ -30,7 +30,7 @@ public final class DataParallel {
 
 
     public struct Options: Sendable {
-        public var bucketCapMiB: Double = 25
+        public var bucketCapMiB: Double = 4
         /// PyTorch launches a small first bucket so communication starts early.
         public var firstBucketMiB: Double = 1
         public var syncBatchNorm = false
@@ -39,7 +39,7 @@ public final class DataParallel {
         public var powerSGDRank = 4
         /// Steps that all-reduce uncompressed before PowerSGD starts (PyTorch's `start_powerSGD_iter`).
         public var powerSGDWarmupSteps = 100
-        public init(bucketCapMiB: Double = 25, firstBucketMiB: Double = 1, syncBatchNorm: Bool = false,
+        public init(bucketCapMiB: Double = 4, firstBucketMiB: Double = 1, syncBatchNorm: Bool = false,
                     compression: GradientCompression = .none, powerSGDRank: Int = 4, powerSGDWarmupSteps: Int = 100) {
             self.bucketCapMiB = bucketCapMiB; self.firstBucketMiB = firstBucketMiB; self.syncBatchNorm = syncBatchNorm
             self.compression = compression; self.powerSGDRank = powerSGDRank; self.powerSGDWarmupSteps = powerSGDWarmupSteps

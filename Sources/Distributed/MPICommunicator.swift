@@ -19,11 +19,17 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public var maxElementsPerCall = Int(Int32.max)
     private let world: MPI_Comm?
     private var nodeComm: MPI_Comm?
+    /// The ring all-reduce's own messages, apart from every other point-to-point message.
+    private var ringComm: MPI_Comm?
+    private var ringTag: Int32 = 0
+    /// Float32 all-reduces from this size on go around the ring (`RingAllReduce`); smaller ones,
+    /// where latency rules, through MPI's own. 0 turns the ring off (`DDPTRAIN_RING_BYTES`).
+    public var ringMinimumBytes = 1 << 20
     /// Serialises every MPI call (MPI_THREAD_SERIALIZED).
     private let mpiLock = NSLock()
     /// Requests the progress thread polls, and its state.
     private let progressCondition = NSCondition()
-    private var inFlight: [Requests] = []
+    private var inFlight: [any PolledCollective] = []
     private var progressRunning = false
     private var progressThread: Thread?
     private let progressAvailable: Bool
@@ -54,6 +60,10 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         localRank = Int(lr); localSize = Int(ls)
         // Errors come back to our code, which names the operation, instead of MPI's handler aborting.
         MPI_Comm_set_errhandler(world, ddp_mpi_errors_return())
+        ringComm = ddp_mpi_comm_null()
+        MPI_Comm_dup(world, &ringComm)
+        MPI_Comm_set_errhandler(ringComm, ddp_mpi_errors_return())
+        if let bytes = System.environment("DDPTRAIN_RING_BYTES").flatMap(Int.init) { ringMinimumBytes = bytes }
         watch = CollectiveWatch(rank: rank, size: size, world: world, timeout: 300)
     }
 
@@ -79,12 +89,13 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         stopProgressThread()
         mpi { watch.finish() }
         MPI_Comm_free(&nodeComm)
+        MPI_Comm_free(&ringComm)
         MPI_Finalize()
     }
 
     /// Runs an MPI call under the lock.
     @inline(__always)
-    private func mpi<T>(_ body: () -> T) -> T {
+    func mpi<T>(_ body: () -> T) -> T {
         mpiLock.lock()
         defer { mpiLock.unlock() }
         return body()
@@ -131,7 +142,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
     }
 
-    private func track(_ requests: Requests) {
+    private func track(_ requests: any PolledCollective) {
         guard progressAvailable else { return }
         startProgressThreadIfNeeded()
         progressCondition.lock()
@@ -140,7 +151,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         progressCondition.unlock()
     }
 
-    private func check(_ code: Int32, _ what: String) {
+    func check(_ code: Int32, _ what: String) {
         guard code != ddp_mpi_success() else { return }
         var text = [CChar](repeating: 0, count: Int(ddp_mpi_max_error_string()) + 1)
         var length: Int32 = 0
@@ -168,13 +179,20 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// (small collectives finish there), then every 50 µs. Warns at half the timeout; at the
     /// timeout reports and ends the job.
     fileprivate func waitWatched(_ requests: inout [MPI_Request?], _ what: String) {
-        let start = System.now()
-        var warned = false, polls = 0, lastAnnounced = start
-        while true {
+        waitWatched(what) {
             var done: Int32 = 0
             let code = mpi { MPI_Testall(Int32(requests.count), &requests, &done, nil) }
             check(code, what)
-            if done != 0 { return }
+            return done != 0
+        }
+    }
+
+    /// Polls until `isDone`, within the timeout (as above).
+    func waitWatched(_ what: String, isDone: () -> Bool) {
+        let start = System.now()
+        var warned = false, polls = 0, lastAnnounced = start
+        while true {
+            if isDone() { return }
             polls += 1
             if polls < 2000 { continue }
             let now = System.now(), waited = now - start
@@ -238,7 +256,17 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) -> PendingCollective {
-        startAllReduce(UnsafeMutableRawBufferPointer(buffer), stride: MemoryLayout<Float>.stride, type: ddp_mpi_float(),
+        let bytes = buffer.count * MemoryLayout<Float>.stride
+        if size > 1, ringMinimumBytes > 0, bytes >= ringMinimumBytes, buffer.count / size < Int(Int32.max) - 1 {
+            ringTag = ringTag % 30_000 + 1
+            let tag = ringTag
+            mpi { watch.enter() }
+            let ring = RingAllReduce(owner: self, comm: ringComm, buffer: buffer, rank: rank, size: size, tag: tag,
+                                     operation: currentOperation ?? "ring all-reduce")
+            track(ring)
+            return ring
+        }
+        return startAllReduce(UnsafeMutableRawBufferPointer(buffer), stride: MemoryLayout<Float>.stride, type: ddp_mpi_float(),
                        op: ddp_mpi_sum(), what: "MPI_Iallreduce")
     }
 
@@ -304,7 +332,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         exit(code)
     }
 
-    final class Requests: PendingCollective, @unchecked Sendable {
+    final class Requests: PolledCollective, @unchecked Sendable {
         var requests: [MPI_Request?] = []
         let owner: MPICommunicator
         /// What the timeout's message calls it.

@@ -102,7 +102,7 @@ public struct ConfigSetting: Sendable {
         case .gamma: return .init(key, .schedule, .number, [.train], "Factor of step and multistep decays.")
         case .minLRFactor: return .init(key, .schedule, .number, [.train], "Cosine decays to this fraction of the rate.")
         case .syncBN: return .init(key, .distributed, .toggle, [.train, .bench], "Synchronise BatchNorm statistics across ranks.")
-        case .bucketCapMB: return .init(key, .distributed, .number, [.train, .bench], "Gradient bucket size in MiB (PyTorch's bucket_cap_mb).")
+        case .bucketCapMB: return .init(key, .distributed, .number, [.train, .bench], "Gradient bucket size in MiB (PyTorch's bucket_cap_mb; default 4, PyTorch's 25).")
         case .collectiveTimeout: return .init(key, .distributed, .number, .all,
                                               "Seconds a collective may wait for the other ranks before the job ends (default 300).")
         case .gradCompression: return .choice(key, .distributed, GradientCompression.self, [.train, .bench],

@@ -55,7 +55,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var stem: ResNet.Stem?
     public var imageSize: Int?
     public var zeroInitResidual = false
-    public var bucketCapMB = 25.0
+    /// Smaller than PyTorch's 25: the last bucket, complete only when backward ends, is all exposed on slow links.
+    public var bucketCapMB = 4.0
     /// What a NaN or Inf loss or gradient does: `skip` the step or `stop` the run.
     public var nonFinite = NonFinitePolicy.stop
     /// What a sample that does not decode does: stop the run (`error`) or be replaced (`skip`).

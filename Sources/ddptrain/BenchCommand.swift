@@ -110,7 +110,8 @@ struct BenchCommand: ParsableCommand {
                 for _ in 0..<4 {
                     communicator.barrier()
                     let start = System.now()
-                    communicator.allReduceSum(UnsafeMutableBufferPointer(start: gradients.pointer, count: gradients.count))
+                    // The gradient buckets' path (the ring for large buffers), not the blocking one.
+                    communicator.startAllReduceSum(UnsafeMutableBufferPointer(start: gradients.pointer, count: gradients.count)).wait()
                     var elapsed = [System.now() - start]
                     communicator.allReduceMax(&elapsed)
                     times.append(elapsed[0])
@@ -121,6 +122,8 @@ struct BenchCommand: ParsableCommand {
             // Bus bandwidth as NCCL's tests define it: a ring all-reduce moves 2(P−1)/P of the bytes per rank.
             let gradientBytes = Double(network.parameterCount * 4)
             let busGbps = communication > 0 ? 2 * Double(world - 1) / Double(world) * gradientBytes * 8 / communication / 1e9 : 0
+            // What one step's gradient exchange puts on the wire per rank (before the ring's 2(P−1)/P).
+            let wireMiB = (config.gradCompression == .bf16 ? gradientBytes / 2 : Double(ddp.bucketWireFloats.reduce(0, +) * 4)) / 1_048_576
             var rss = [Double(System.peakResidentBytes()) / 1_048_576]
             communicator.allReduceMax(&rss)
             let mfu = flopsPerImage * imagesPerSecond / (peak[0] * 1e9)
@@ -130,7 +133,7 @@ struct BenchCommand: ParsableCommand {
                     "images_per_second": imagesPerSecond, "step_ms": 1000 * stepSeconds, "peak_rss_mib": rss[0], "mfu": mfu,
                     "sgemm_peak_gflops": peak[0], "train_gflops_per_image": flopsPerImage / 1e9,
                     "allreduce_ms": 1000 * communication, "allreduce_hidden_share": hidden, "allreduce_bus_gbit_per_s": busGbps,
-                    "grad_compression": config.gradCompression.rawValue,
+                    "grad_compression": config.gradCompression.rawValue, "wire_mib_per_step": wireMiB,
                     "allreduce_exposed_ms": 1000 * median(6),
                     "bucket_mib": ddp.bucketSizesInBytes.map { Double($0) / 1_048_576 },
                     "buckets_started_during_backward": ddp.lastBucketsStartedDuringBackward,
@@ -150,9 +153,9 @@ struct BenchCommand: ParsableCommand {
                     1000 * median(1), 1000 * median(2), 1000 * median(3), 1000 * median(4), 1000 * median(5),
                     flopsPerImage / 1e9, 100 * mfu, peak[0], ComputePrecision.current.rawValue, rss[0],
                     world > 1 ? String(format: "\n  all-reduce of all gradients alone (float32): %.1f ms, a bus bandwidth of %.2f Gbit/s; "
-                                       + "after backward the last rank waits %.1f ms: %.0f%% hidden (gradients on the wire: %@)"
+                                       + "after backward the last rank waits %.1f ms: %.0f%% hidden (gradients on the wire: %@, %.2f MiB a step)"
                                        + "\n  buckets (MiB): %@; %d of them started during backward",
-                                       1000 * communication, busGbps, 1000 * median(6), 100 * hidden, config.gradCompression.rawValue,
+                                       1000 * communication, busGbps, 1000 * median(6), 100 * hidden, config.gradCompression.rawValue, wireMiB,
                                        ddp.bucketSizesInBytes.map { String(format: "%.2f", Double($0) / 1_048_576) }.joined(separator: ", "),
                                        ddp.lastBucketsStartedDuringBackward) : ""))
             }

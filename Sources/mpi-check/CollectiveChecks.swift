@@ -32,6 +32,22 @@ func checkCollectives(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) 
     check(chunked == (0..<20).map { Float($0 * size) }, "allReduceSum in chunks of 7")
     comm.maxElementsPerCall = Int(Int32.max)
 
+    // The ring all-reduce (float32 buffers of ringMinimumBytes and more): exact sums of integers,
+    // a length no world size divides, several in flight at once, and the same through MPI's own.
+    let ringCount = (comm.ringMinimumBytes / 4) + 3 * size + 1
+    var rings = (0..<3).map { k in (0..<ringCount).map { Float(($0 + k) % 1000 + rank) } }
+    let ringPending = (0..<3).map { k in rings[k].withUnsafeMutableBufferPointer { comm.startAllReduceSum($0) } }
+    for pending in ringPending.reversed() { pending.wait() }
+    func ringExpected(_ i: Int, _ k: Int) -> Float { Float(size * ((i + k) % 1000) + size * (size - 1) / 2) }
+    let ringsCorrect = (0..<3).allSatisfy { k in rings[k].indices.allSatisfy { rings[k][$0] == ringExpected($0, k) } }
+    check(ringsCorrect, "ring all-reduce of \(ringCount) floats, 3 in flight, waited out of order")
+    let ringSetting = comm.ringMinimumBytes
+    comm.ringMinimumBytes = 0
+    var viaMPI = (0..<ringCount).map { Float($0 % 1000 + rank) }
+    viaMPI.withUnsafeMutableBufferPointer { comm.startAllReduceSum($0) }.wait()
+    comm.ringMinimumBytes = ringSetting
+    check(viaMPI == rings[0], "the ring and MPI's all-reduce agree")
+
     // bf16 all-reduce (gradient compression): exact on values whose sums bf16 holds exactly,
     // and on others within a bf16 rounding per partial sum.
     var exactBF16 = (0..<40).map { BFloat16.bits(Float($0 % 8) + Float(rank) * 0.5) }
