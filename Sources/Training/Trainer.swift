@@ -163,23 +163,30 @@ public final class Trainer {
                 "resumed_from": sharedPath.isEmpty ? NSNull() : sharedPath as Any,
             ])
         }
-        console.info("""
-            ddptrain \(Self.version): \(config.model) (\(model.parameterCount) parameters) on \(config.data) \
-            \(trainData.sampleShape.map(String.init).joined(separator: "x")), \(trainData.count) train / \(evalData.count) eval samples
-              world size \(world), \(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, OpenBLAS core \(BLAS.coreName)
-              precision \(config.precision.summary)
-              global batch \(globalBatch) (\(config.batchSize) per rank\(config.accumulate > 1 ? " × \(config.accumulate) accumulated" : "")), \
-            lr \(String(format: "%.4g", baseLR)) \(config.schedule.rawValue)\(config.warmupEpochs > 0 ? " after \(config.warmupEpochs) warmup epochs" : ""), \
-            \(config.optimizer.rawValue)\(config.syncBN ? ", SyncBatchNorm" : "")
-              checkpoints in \(checkpointDir), logs in \(config.logDir ?? "runs/\(config.model)")\
-            \(sharedPath.isEmpty ? "" : "\n  resumed from \(sharedPath) at epoch \(progress.epoch + 1), step \(progress.globalStep)")
-            """)
+        console.info(startupSummary(checkpointDir: checkpointDir, resumedFrom: sharedPath))
+    }
+
+    /// The lines a run starts with: what trains on what, where, how, and where it writes.
+    func startupSummary(checkpointDir: String, resumedFrom path: String) -> String {
+        """
+        ddptrain \(Self.version): \(config.model) (\(model.parameterCount) parameters) on \(config.data) \
+        \(trainData.sampleShape.map(String.init).joined(separator: "x")), \(trainData.count) train / \(evalData.count) eval samples
+          world size \(communicator.size), \(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, OpenBLAS core \(BLAS.coreName)
+          precision \(config.precision.summary)\(config.gradCompression == .none ? "" : ", gradients on the wire: \(config.gradCompression.rawValue)")
+          global batch \(globalBatch) (\(config.batchSize) per rank\(config.accumulate > 1 ? " × \(config.accumulate) accumulated" : "")), \
+        lr \(String(format: "%.4g", baseLR)) \(config.schedule.rawValue)\(config.warmupEpochs > 0 ? " after \(config.warmupEpochs) warmup epochs" : ""), \
+        \(config.optimizer.rawValue)\(config.syncBN ? ", SyncBatchNorm" : "")
+          checkpoints in \(checkpointDir), logs in \(config.logDir ?? "runs/\(config.model)")\
+        \(path.isEmpty ? "" : "\n  resumed from \(path) at epoch \(progress.epoch + 1), step \(progress.globalStep)")
+        """
     }
 
     /// `--weights`: strict, except the classifier head when its shape differs (fine-tuning).
     static func loadWeights(_ path: String, into model: Module, entry: ModelEntry, console: Console) throws {
         let (entries, _) = try SafeTensors.read(contentsOf: path)
-        let named = entries.filter { !$0.name.hasPrefix(Checkpoint.optimizerPrefix) }.map { ($0.name, $0.tensor) }
+        // A checkpoint given as weights: its model state alone.
+        let named = entries.filter { !$0.name.hasPrefix(Checkpoint.optimizerPrefix) && !$0.name.hasPrefix(Checkpoint.communicationPrefix) }
+            .map { ($0.name, $0.tensor) }
         let own = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.name, $0.tensor.shape) })
         let headDiffers = named.contains { $0.0.hasPrefix(entry.headPrefix) && own[$0.0] != nil && own[$0.0] != $0.1.shape }
         let skipped = try model.loadStateDict(named, skipping: headDiffers ? entry.headPrefix : nil, source: path)

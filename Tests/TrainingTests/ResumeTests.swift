@@ -171,6 +171,10 @@ final class PowerSGDTrainingTests: XCTestCase {
         for ((name, a), (_, b)) in zip(wholeTrainer.model.namedParameters(), resumed.model.namedParameters()) {
             XCTAssertEqual(a.toArray(), b.toArray(), "\(name) differs after resuming")
         }
+        var fineTune = smallConfig("\(folder)/c")
+        fineTune.weights = firstSummary.lastCheckpoint
+        fineTune.maxSteps = 1
+        XCTAssertNoThrow(try trainOnce(fineTune), "a checkpoint with PowerSGD state serves as --weights")
     }
 }
 
