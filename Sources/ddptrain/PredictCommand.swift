@@ -13,7 +13,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "A ddptrain checkpoint.") var checkpoint: String
     @Option(help: "Refuse a checkpoint of any other model.") var model: String?
     @Option(help: "How many classes to list per image.") var top = 5
-    @Flag(help: "One JSON object per image: {\"file\": …, \"top5\": [{\"index\": …, \"name\": …, \"probability\": …}, …]}.")
+    @Flag(help: "One JSON object per image: {\"file\": …, \"top5\": [{\"index\": …, \"name\": …, \"probability\": …}, …]} (top<K> with --top K).")
     var json = false
     @Option(help: "Segmentation models: the folder for the mask PNGs (<image name>_mask.png, pixel value = class index).")
     var maskDir = "."

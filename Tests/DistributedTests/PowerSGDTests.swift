@@ -1,5 +1,6 @@
 @testable import Distributed
 import Autograd
+import Foundation
 import Kernels
 import NN
 import XCTest
@@ -59,6 +60,36 @@ final class PowerSGDTests: XCTestCase {
             residual = (0..<1200).map { abs(bucket.error[$0]) }.max()!
         }
         XCTAssertLessThan(residual, 1e-4, "a rank-2 matrix is recovered by rank-2 PowerSGD")
+    }
+
+    /// PyTorch's PowerSGD arithmetic (Tests/Golden/make-powersgd.py, with torch's own
+    /// orthogonalisation: Gram–Schmidt at rank 2, QR at rank 3) for three steps with error feedback.
+    func testThreeStepsMatchPyTorchsArithmetic() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Golden/powersgd.json")
+        let golden = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        for item in golden["cases"] as! [[String: Any]] {
+            let rank = item["rank"] as! Int
+            let bucket = PowerSGDBucket(parameters: [Tensor(zeros: [24, 3, 2, 2]), Tensor(zeros: [24])], offsets: [0, 288], count: 312,
+                                        rank: rank, seed: 0)
+            let q0 = (item["q0"] as! [Double]).map(Float.init)
+            for i in 0..<q0.count { bucket.q[i] = q0[i] }
+            PowerSGDBucket.orthonormalizeColumns(bucket.q.baseAddress!, rows: 12, columns: rank)
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: 312)
+            defer { buffer.deallocate() }
+            let communicator = SingleProcessCommunicator()
+            for (index, step) in (item["steps"] as! [[String: Any]]).enumerated() {
+                let values = (step["weight"] as! [Double]) + (step["bias"] as! [Double])
+                for i in 0..<312 { buffer[i] = Float(values[i]) }
+                bucket.start(buffer, communicator: communicator).wait()
+                bucket.exchangeQ(communicator: communicator).wait()
+                bucket.finish(into: buffer, worldSize: 1)
+                let expected = (step["applied_weight"] as! [Double]) + (step["applied_bias"] as! [Double])
+                let scale = expected.map(abs).max()!
+                let worst = (0..<312).map { abs(Double(buffer[$0]) - expected[$0]) }.max()!
+                XCTAssertLessThan(worst, 1e-5 * scale, "rank \(rank), step \(index + 1): worst \(worst) of \(scale)")
+            }
+        }
     }
 
     func testANonFiniteGradientResetsTheState() {
