@@ -10,7 +10,8 @@ extension DataParallel {
         var state: [String: Tensor] = [:]
         for (b, bucket) in buckets.enumerated() {
             guard let powerSGD = bucket.powerSGD else { continue }
-            state["powersgd.q.\(b)"] = Tensor(shape: [powerSGD.q.count], data: Array(powerSGD.q))
+            // A bucket of biases and norms alone has no factors.
+            if !powerSGD.q.isEmpty { state["powersgd.q.\(b)"] = Tensor(shape: [powerSGD.q.count], data: Array(powerSGD.q)) }
             let mine = Array(UnsafeRawBufferPointer(powerSGD.error))
             let all = communicator.during("gathering PowerSGD error feedback (bucket \(b + 1) of \(buckets.count))") {
                 communicator.allGather(mine)
@@ -33,11 +34,12 @@ extension DataParallel {
         }).count
         for (b, bucket) in buckets.enumerated() {
             guard let powerSGD = bucket.powerSGD else { continue }
-            guard let q = state["powersgd.q.\(b)"], q.count == powerSGD.q.count else {
+            let q = state["powersgd.q.\(b)"]
+            guard (q?.count ?? 0) == powerSGD.q.count else {
                 throw RankMismatch(description: "the checkpoint's PowerSGD state does not fit bucket \(b + 1) "
                                               + "(another model, bucket size or --powersgd-rank)")
             }
-            powerSGD.q.baseAddress!.update(from: q.pointer, count: q.count)
+            if let q, q.count > 0 { powerSGD.q.baseAddress!.update(from: q.pointer, count: q.count) }
             if savedRanks == communicator.size, let error = state["powersgd.error.\(communicator.rank).\(b)"],
                error.count == powerSGD.error.count {
                 powerSGD.error.baseAddress!.update(from: error.pointer, count: error.count)

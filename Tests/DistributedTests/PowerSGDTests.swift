@@ -92,6 +92,24 @@ final class PowerSGDTests: XCTestCase {
         }
     }
 
+    /// A bucket of a bias alone has no factors: its state is the error only, and restores.
+    func testStateOfABucketWithoutMatricesRestores() throws {
+        let model = Sequential(Linear(16, 16), ReLU(), Linear(16, 4))
+        let options = DataParallel.Options(firstBucketMiB: 16.0 / 1_048_576, compression: .powerSGD, powerSGDRank: 1,
+                                           powerSGDWarmupSteps: 0)
+        let ddp = try DataParallel(model: model, communicator: SingleProcessCommunicator(), options: options)
+        XCTAssertEqual(ddp.bucketSizesInBytes.first, 16, "the last bias alone")
+        let x = Tensor(filling: [2, 16], with: 0.5)
+        crossEntropy(model(x), labels: [1, 2]).backward()
+        ddp.finishGradientSynchronization()
+        let state = ddp.compressionState()
+        XCTAssertNil(state["powersgd.q.0"])
+        XCTAssertNotNil(state["powersgd.q.1"])
+        XCTAssertNotNil(state["powersgd.error.0.0"])
+        let copy = try DataParallel(model: model, communicator: SingleProcessCommunicator(), options: options)
+        XCTAssertNil(try copy.restoreCompressionState(state))
+    }
+
     func testANonFiniteGradientResetsTheState() {
         let weight = Tensor(zeros: [16, 16])
         let bucket = PowerSGDBucket(parameters: [weight], offsets: [0], count: 256, rank: 1, seed: 3)
