@@ -57,4 +57,16 @@ public enum DataSource: String, CaseIterable, Sendable {
                           size: options.imageSize ?? 64, seed: train ? seed : seed ^ 0x7E57)
         }
     }
+
+    /// The class names of `dataset` (opened from this source), where the data set has them.
+    public func classNames(of dataset: Dataset) -> [String]? {
+        switch self {
+        case .fashionMNIST: FashionMNIST.classNames
+        case .mnist: (0...9).map(String.init)
+        case .cifar10: CIFAR.cifar10ClassNames
+        case .cifar100, .synthetic: nil
+        case .imageFolder: (dataset as? ImageFolder)?.classNames
+        case .shapes: Shapes.classNames
+        }
+    }
 }

@@ -15,6 +15,8 @@ public struct ImageFolder: Dataset {
     public let normalization: Normalization
 
     public static let extensions: Set<String> = ["jpg", "jpeg", "png"]
+    /// Evaluation's centre crop: 224 of a short side resized to 256.
+    public static let evalCropFraction = 224.0 / 256
 
     public init(root: String, split: String, size: Int = 224, train: Bool, seed: UInt64,
                 normalization: Normalization = .imageNet) throws {
@@ -57,8 +59,7 @@ public struct ImageFolder: Dataset {
             mirrored = rng.next() & 1 == 1
         } else {
             // Resize the short side to size·256/224, centre-crop size: a square of side short·224/256.
-            let side = min(w, h) * 224 / 256
-            crop = ((w - side) / 2, (h - side) / 2, side, side)
+            crop = Preprocessing.centreSquare(width: decoded.width, height: decoded.height, fraction: Self.evalCropFraction)
         }
         Resize.bilinear(decoded, crop: crop, outSize: size, mirrored: mirrored, normalization: normalization, into: image)
     }

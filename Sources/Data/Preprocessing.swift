@@ -29,10 +29,15 @@ public struct Preprocessing: Codable, Sendable, Equatable {
         if channels == 1 && image.isColour {
             throw DataError(source, "a colour image, but the model takes greyscale (1-channel) images; convert it to greyscale")
         }
-        let (w, h) = (Double(image.width), Double(image.height))
-        let side = min(w, h) * cropFraction
-        Resize.bilinear(image, crop: ((w - side) / 2, (h - side) / 2, side, side), outSize: size, mirrored: false,
-                        normalization: normalization, channels: channels, into: out)
+        Resize.bilinear(image, crop: Self.centreSquare(width: image.width, height: image.height, fraction: cropFraction),
+                        outSize: size, mirrored: false, normalization: normalization, channels: channels, into: out)
+    }
+
+    /// The centred square whose side is `fraction` of the short side.
+    static func centreSquare(width: Int, height: Int, fraction: Double) -> (x: Double, y: Double, w: Double, h: Double) {
+        let (w, h) = (Double(width), Double(height))
+        let side = min(w, h) * fraction
+        return ((w - side) / 2, (h - side) / 2, side, side)
     }
 
     /// The model input for an image file (JPEG or PNG).
@@ -50,24 +55,12 @@ extension DataSource {
         case .cifar10: Preprocessing(channels: 3, size: 32, cropFraction: 1, normalization: .cifar10)
         case .cifar100: Preprocessing(channels: 3, size: 32, cropFraction: 1, normalization: .cifar100)
         case .imageFolder:
-            Preprocessing(channels: 3, size: options.imageSize ?? 224, cropFraction: 224.0 / 256, normalization: .imageNet)
+            Preprocessing(channels: 3, size: options.imageSize ?? 224, cropFraction: ImageFolder.evalCropFraction, normalization: .imageNet)
         // Generated sets have no pixel bytes; images map to [-1, 1], the range their values span.
         case .synthetic:
             Preprocessing(channels: options.channels ?? 3, size: options.imageSize ?? 224, cropFraction: 1, normalization: .symmetric)
         case .shapes:
             Preprocessing(channels: options.channels ?? 3, size: options.imageSize ?? 64, cropFraction: 1, normalization: .symmetric)
-        }
-    }
-
-    /// The class names of `dataset` (opened from this source), where the data set has them.
-    public func classNames(of dataset: Dataset) -> [String]? {
-        switch self {
-        case .fashionMNIST: FashionMNIST.classNames
-        case .mnist: (0...9).map(String.init)
-        case .cifar10: CIFAR.cifar10ClassNames
-        case .cifar100, .synthetic: nil
-        case .imageFolder: (dataset as? ImageFolder)?.classNames
-        case .shapes: Shapes.classNames
         }
     }
 }

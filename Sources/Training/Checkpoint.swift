@@ -107,6 +107,20 @@ public struct Checkpoint {
                           inference: inference, communicationState: communicationState)
     }
 
+    /// The resolved config the run was trained with.
+    public func trainingConfig(source: String) throws -> TrainingConfig {
+        do {
+            return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: config))
+        } catch {
+            throw TrainingError("\(source): the checkpoint's config does not decode (\(error))")
+        }
+    }
+
+    /// True for the entries of the model's state dict (not optimizer or gradient-compression state).
+    static func isModelEntry(_ name: String) -> Bool {
+        !name.hasPrefix(optimizerPrefix) && !name.hasPrefix(communicationPrefix)
+    }
+
     /// Puts the saved state into a model and optimizer built for the same configuration.
     public func restore(into module: Module, optimizer: Optimizer?, modelName: String, source: String) throws {
         guard model == modelName else {

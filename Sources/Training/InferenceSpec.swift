@@ -36,6 +36,9 @@ public struct InferenceSpec: Codable, Equatable, Sendable {
         classNames = source.classNames(of: dataset).flatMap { $0.count == classes ? $0 : nil }
     }
 
+    /// `[C, H, W]` of one input.
+    public var sampleShape: [Int] { [inChannels, imageSize, imageSize] }
+
     public var modelOptions: ModelOptions {
         ModelOptions(numClasses: numClasses, inChannels: inChannels, stem: stem, imageSize: imageSize)
     }
@@ -58,12 +61,7 @@ public struct InferenceSpec: Codable, Equatable, Sendable {
     /// run's config and data set (which must then be readable here).
     public static func of(_ checkpoint: Checkpoint, source: String) throws -> InferenceSpec {
         if let stored = checkpoint.inference { return stored }
-        let config: TrainingConfig
-        do {
-            config = try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: checkpoint.config))
-        } catch {
-            throw TrainingError("\(source): the checkpoint's config does not decode (\(error))")
-        }
+        let config = try checkpoint.trainingConfig(source: source)
         let data = try DataSource.named(config.data)
         let dataset: Dataset
         do { dataset = try data.open(train: false, options: config.dataOptions) } catch {

@@ -70,7 +70,7 @@ public final class Predictor {
 
     /// The model's outputs for the files, one tensor per batch.
     func outputs(_ files: [String]) throws -> [Tensor] {
-        let shape = spec.preprocessing.sampleShape
+        let shape = spec.sampleShape
         let size = shape.reduce(1, *)
         var results: [Tensor] = []
         for start in stride(from: 0, to: files.count, by: Self.batchSize) {

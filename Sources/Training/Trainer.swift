@@ -185,8 +185,7 @@ public final class Trainer {
     static func loadWeights(_ path: String, into model: Module, entry: ModelEntry, console: Console) throws {
         let (entries, _) = try SafeTensors.read(contentsOf: path)
         // A checkpoint given as weights: its model state alone.
-        let named = entries.filter { !$0.name.hasPrefix(Checkpoint.optimizerPrefix) && !$0.name.hasPrefix(Checkpoint.communicationPrefix) }
-            .map { ($0.name, $0.tensor) }
+        let named = entries.filter { Checkpoint.isModelEntry($0.name) }.map { ($0.name, $0.tensor) }
         let own = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.name, $0.tensor.shape) })
         let headDiffers = named.contains { $0.0.hasPrefix(entry.headPrefix) && own[$0.0] != nil && own[$0.0] != $0.1.shape }
         let skipped = try model.loadStateDict(named, skipping: headDiffers ? entry.headPrefix : nil, source: path)

@@ -36,8 +36,7 @@ struct EvalCommand: ParsableCommand {
                 if let checkpoint {
                     saved = try Checkpoint.load(checkpoint)
                     // The model options and data set the run was trained with.
-                    let data = try JSONSerialization.data(withJSONObject: saved!.config)
-                    config = try JSONDecoder().decode(TrainingConfig.self, from: data)
+                    config = try saved!.trainingConfig(source: checkpoint)
                     guard config.model == model else {
                         throw TrainingError("\(checkpoint): checkpoint of model '\(config.model)', not '\(model)'")
                     }

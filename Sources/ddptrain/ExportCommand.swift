@@ -52,7 +52,7 @@ struct ExportCommand: ParsableCommand {
         let model = try spec.buildModel(weightsFrom: saved, source: checkpoint)
         var metadata = spec.onnxMetadata
         metadata["ddptrain.step"] = String(saved.progress.globalStep)
-        let proto = try ONNXExporter.export(model, sampleShape: [spec.inChannels, spec.imageSize, spec.imageSize], options: .init(
+        let proto = try ONNXExporter.export(model, sampleShape: spec.sampleShape, options: .init(
             graphName: spec.model, producerVersion: Trainer.version, metadata: metadata))
         try AtomicFile.write([UInt8](try ONNXExporter.serialize(proto)), to: out)
         let outputShape = spec.isSegmentation ? "[batch, \(spec.numClasses), \(spec.imageSize), \(spec.imageSize)]" : "[batch, \(spec.numClasses)]"

@@ -27,8 +27,8 @@ struct PredictCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.reexecWithTunedEnvironment()
-        ThreadConfiguration.apply(threads: threads ?? ThreadConfiguration.defaultThreads(localRanks: 1))
+        Runtime.prepareCompute()
+        Runtime.applyThreads(threads, localRanks: 1)
         do {
             let predictor = try Predictor(checkpoint: checkpoint, expectedModel: model)
             if predictor.spec.isSegmentation {

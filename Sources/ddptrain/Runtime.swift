@@ -12,7 +12,7 @@ enum Runtime {
     /// action would kill the rank.
     static func withCommunicator(threads: Int?, stopSignals: Bool = false,
                                  _ body: (Communicator, Console) throws -> Int32) -> Never {
-        BLAS.reexecWithTunedEnvironment()
+        prepareCompute()
         if stopSignals { StopSignal.install() }
         let communicator: Communicator
         if MPICommunicator.isLaunchedByMPI {
@@ -24,7 +24,7 @@ enum Runtime {
             communicator = SingleProcessCommunicator()
         }
         let console = Console(rank: communicator.rank)
-        ThreadConfiguration.apply(threads: threads ?? ThreadConfiguration.defaultThreads(localRanks: communicator.localSize))
+        applyThreads(threads, localRanks: communicator.localSize)
         let code: Int32
         do {
             code = try body(communicator, console)
@@ -39,6 +39,14 @@ enum Runtime {
         }
         finish(communicator)
         exit(code)
+    }
+
+    /// The OpenBLAS core (re-executing with a tuned environment if needed), before any thread starts.
+    static func prepareCompute() { BLAS.reexecWithTunedEnvironment() }
+
+    /// `threads`, or the cores shared among the node's ranks.
+    static func applyThreads(_ threads: Int?, localRanks: Int) {
+        ThreadConfiguration.apply(threads: threads ?? ThreadConfiguration.defaultThreads(localRanks: localRanks))
     }
 
     static func finish(_ communicator: Communicator) {
