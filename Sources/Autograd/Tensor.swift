@@ -10,6 +10,10 @@ public final class Tensor {
     public var requiresGrad: Bool
     /// Accumulates over backward passes until `zeroGrad()` (or the optimizer) clears it.
     public var grad: Tensor?
+    /// Set when `grad` is memory its owner keeps for good (the data-parallel layer's bucket):
+    /// `zeroGrad()` fills it with zeros instead of dropping it, and operations whose kernels
+    /// add into a weight gradient write straight into it, so a step allocates and copies none.
+    public var keepsGradStorage = false
     /// The operation that made this tensor; nil for leaves.
     public internal(set) var gradFunction: GradFunction?
     /// Called when this leaf's gradient for the current backward pass is complete: the
@@ -108,8 +112,32 @@ public final class Tensor {
     /// The same values, cut off from the graph.
     public func detached() -> Tensor { Tensor(shape: shape, storage: storage) }
 
-    /// Sets `grad` to nil (PyTorch's `zero_grad(set_to_none=True)`).
-    public func zeroGrad() { grad = nil }
+    /// Sets `grad` to nil (PyTorch's `zero_grad(set_to_none=True)`), or to zeros when the
+    /// memory is kept (`keepsGradStorage`).
+    public func zeroGrad() {
+        guard keepsGradStorage, let grad else { self.grad = nil; return }
+        grad.pointer.update(repeating: 0, count: grad.count)
+    }
+
+    /// This leaf's kept gradient, which a backward whose kernel adds into a gradient may write
+    /// straight into; nil when the gradient takes the engine's usual path.
+    var gradientAccumulator: Tensor? {
+        guard keepsGradStorage, requiresGrad, gradFunction == nil, let grad, grad.shape == shape else { return nil }
+        return grad
+    }
+
+    /// Where a backward whose kernel *adds* into this input's gradient has it write: the leaf's
+    /// kept gradient itself, else new zeros; nil when the input needs no gradient.
+    func additiveGradientTarget() -> Tensor? {
+        gradientAccumulator ?? (requiresGrad ? Tensor(zeros: shape) : nil)
+    }
+
+    /// What that backward returns to the engine for this input: nothing when the kernel already
+    /// added into the leaf's kept gradient (the engine must not add it again).
+    func gradientToReturn(_ target: Tensor?) -> Tensor? {
+        guard let target, target === gradientAccumulator else { return target }
+        return nil
+    }
 
     /// Reverse-mode differentiation from this scalar (or with an explicit upstream `gradient`).
     public func backward(_ gradient: Tensor? = nil) { Autograd.backward(self, gradient: gradient) }

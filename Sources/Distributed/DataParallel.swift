@@ -89,6 +89,7 @@ public final class DataParallel {
 
     deinit {
         for p in model.parameters() { p.onGradReady = nil }
+        for bucket in buckets { bucket.release() }
     }
 
     public var bucketSizesInBytes: [Int] { buckets.map(\.byteCount) }

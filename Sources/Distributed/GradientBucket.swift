@@ -2,9 +2,10 @@ import Autograd
 import Kernels
 
 /// Gradients of a few parameters packed into one flat buffer, all-reduced as one message.
-/// Once packed, a parameter's `grad` is a view of its place in the buffer (PyTorch's
-/// `gradient_as_bucket_view`): the gradient the backward pass made is freed at once, and the
-/// reduced values need no copy back.
+/// Each parameter's `grad` is a view of its place in the buffer for as long as the bucket
+/// lives (PyTorch's `gradient_as_bucket_view`, kept across steps as llm.c keeps all gradients
+/// in one allocation): backward adds into it (convolutions and linear layers straight from
+/// their kernels), zeroing is a fill, and the reduced values need no copy back.
 final class GradientBucket {
     let parameters: [Tensor]
     let offsets: [Int]
@@ -38,6 +39,20 @@ final class GradientBucket {
         powerSGD = compression == .powerSGD
             ? PowerSGDBucket(parameters: parameters, offsets: offsets, count: total, rank: powerSGDRank, seed: UInt64(index))
             : nil
+        for (index, p) in parameters.enumerated() {
+            if let g = p.grad { buffer.baseAddress!.advanced(by: offsets[index]).update(from: g.pointer, count: p.count) }
+            p.grad = view(index)
+            p.keepsGradStorage = true
+        }
+    }
+
+    /// Hands the parameters their gradients back as memory of their own (the views keep the
+    /// bucket alive, and the bucket its parameters).
+    func release() {
+        for (index, p) in parameters.enumerated() where p.grad?.pointer == buffer.baseAddress! + offsets[index] {
+            p.grad = Tensor(copying: p.grad!)
+            p.keepsGradStorage = false
+        }
     }
 
     deinit {
@@ -75,8 +90,8 @@ final class GradientBucket {
 
     var byteCount: Int { buffer.count * MemoryLayout<Float>.stride }
 
-    /// Copies `p`'s gradient (zeros if it has none) into place and makes `grad` a view of it;
-    /// returns false if it holds NaN or ±Inf.
+    /// Marks `p`'s gradient as complete for this step, copying it into place (zeros if it has
+    /// none) when something replaced the view; returns false if it holds NaN or ±Inf.
     func pack(_ index: Int) -> Bool {
         if !packed[index] {
             packed[index] = true
@@ -84,6 +99,7 @@ final class GradientBucket {
         }
         let p = parameters[index]
         let dst = buffer.baseAddress! + offsets[index]
+        if p.grad?.pointer == dst { return ElementwiseKernel.allFinite(dst, count: p.count) }
         var finite = true
         if let g = p.grad {
             let src = g.pointer
@@ -95,7 +111,7 @@ final class GradientBucket {
         } else {
             dst.update(repeating: 0, count: p.count)
         }
-        if p.grad?.pointer != dst { p.grad = view(index) }
+        p.grad = view(index)
         return finite
     }
 

@@ -148,6 +148,19 @@ public enum ElementwiseKernel {
         Parallel.forRanges(count, grain: 32768) { r in for i in r { y[i] += x[i] } }
     }
 
+    /// True when no value is NaN or ±Inf (`v·0` is 0 for finite values, NaN otherwise).
+    public static func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
+        var lanes = SIMD16<Float>(repeating: 0)
+        var i = 0
+        while i + 16 <= count {
+            lanes += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) * 0
+            i += 16
+        }
+        var rest: Float = 0
+        while i < count { rest += x[i] * 0; i += 1 }
+        return (lanes.sum() + rest) == 0
+    }
+
     /// Σx in Double.
     public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Double {
         var total: Double = 0

@@ -25,9 +25,9 @@ extension Optimizer {
         }
     }
 
-    /// Sets every parameter's gradient to nil.
+    /// Clears every parameter's gradient (`Tensor.zeroGrad`).
     public func zeroGrad() {
-        for group in paramGroups { for p in group.parameters { p.tensor.grad = nil } }
+        for group in paramGroups { for p in group.parameters { p.tensor.zeroGrad() } }
     }
 
     /// Sets each group's rate to its initial rate times `factor`.

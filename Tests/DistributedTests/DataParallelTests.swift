@@ -56,6 +56,46 @@ final class DataParallelTests: XCTestCase {
         XCTAssertEqual(accumulated, expected)
     }
 
+    func testGradientsLiveInTheBucketsAcrossStepsAndEqualThePlainEngines() throws {
+        let model = Net(), twin = Net()
+        for (a, b) in zip(model.parameters(), twin.parameters()) { b.copyValues(from: a) }
+        var ddp: DataParallel? = try DataParallel(model: model, communicator: SingleProcessCommunicator())
+        let places = model.parameters().map { $0.grad!.pointer }
+        for step in 0..<2 {
+            // Step 1 has two micro-batches: the second adds into what the first left in the bucket,
+            // inside the kernels' sums (so equal within rounding, where one micro-batch is exact).
+            let batches = step == 0 ? [UInt64(10)] : [11, 21]
+            for (k, seed) in batches.enumerated() {
+                ddp!.synchronizesGradients = k == batches.count - 1
+                crossEntropy(model(testInput(seed: seed)), labels: [0, 1]).backward()
+                crossEntropy(twin(testInput(seed: seed)), labels: [0, 1]).backward()
+            }
+            XCTAssertEqual(ddp!.finishGradientSynchronization(), [])
+            for ((name, p), q) in zip(model.namedParameters(), twin.parameters()) where !name.hasPrefix("unused") {
+                if step == 0 {
+                    XCTAssertEqual(p.grad!.toArray(), q.grad!.toArray(), "\(name)'s gradient, bit for bit")
+                } else {
+                    let (a, b) = (p.grad!.toArray(), q.grad!.toArray())
+                    let worst = zip(a, b).map { abs($0 - $1) }.max()!, scale = b.map(abs).max()!
+                    XCTAssertLessThanOrEqual(worst, 1e-6 * scale, "\(name)'s accumulated gradient")
+                    XCTAssertGreaterThan(scale, 0)
+                }
+            }
+            XCTAssertEqual(model.parameters().map { $0.grad!.pointer }, places, "step \(step): every gradient is still its bucket view")
+            model.zeroGrad(); twin.zeroGrad()
+            XCTAssertTrue(model.parameters().allSatisfy { $0.grad!.toArray().allSatisfy { $0 == 0 } }, "zeroing fills the views")
+            XCTAssertTrue(twin.parameters().allSatisfy { $0.grad == nil }, "without buckets, zeroing drops the gradient")
+        }
+        crossEntropy(model(testInput(seed: 30)), labels: [0, 1]).backward()
+        let last = model.conv.weight.grad!.toArray()
+        ddp = nil
+        XCTAssertFalse(model.conv.weight.keepsGradStorage)
+        XCTAssertNotEqual(model.conv.weight.grad!.pointer, places[0], "the gradient is the parameter's own memory again")
+        XCTAssertEqual(model.conv.weight.grad!.toArray(), last)
+        model.zeroGrad()
+        XCTAssertNil(model.conv.weight.grad)
+    }
+
     func testNonFiniteGradientsAreReported() throws {
         let model = Net()
         let ddp = try DataParallel(model: model, communicator: SingleProcessCommunicator())

@@ -17,12 +17,12 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return y.record(.conv2d(stride: stride, padding: padding), inputs: inputs) { dy in
         let dx = x.requiresGrad ? Tensor(uninitialized: x.shape) : nil
-        let dw = weight.requiresGrad ? Tensor(zeros: weight.shape) : nil
-        let db = bias?.requiresGrad == true ? Tensor(zeros: bias!.shape) : nil
+        let dw = weight.additiveGradientTarget()
+        let db = bias?.additiveGradientTarget()
         let workspace = Workspace(count: Conv2dKernel.backwardWorkspaceCount(s))
         Conv2dKernel.backward(s, x: x.pointer, weight: weight.pointer, dy: dy.pointer, dx: dx?.pointer,
                               dWeight: dw?.pointer, dBias: db?.pointer, workspace: workspace.pointer)
-        return bias == nil ? [dx, dw] : [dx, dw, db]
+        return bias == nil ? [dx, weight.gradientToReturn(dw)] : [dx, weight.gradientToReturn(dw), bias!.gradientToReturn(db)]
     }
 }
 
@@ -44,11 +44,11 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return y.record(.convTranspose2d(stride: stride, padding: padding, outputPadding: outputPadding), inputs: inputs) { dy in
         let dx = x.requiresGrad ? Tensor(uninitialized: x.shape) : nil
-        let dw = weight.requiresGrad ? Tensor(zeros: weight.shape) : nil
-        let db = bias?.requiresGrad == true ? Tensor(zeros: bias!.shape) : nil
+        let dw = weight.additiveGradientTarget()
+        let db = bias?.additiveGradientTarget()
         let workspace = Workspace(count: ConvTranspose2dKernel.workspaceCount(s))
         ConvTranspose2dKernel.backward(s, x: x.pointer, weight: weight.pointer, dy: dy.pointer, dx: dx?.pointer,
                                        dWeight: dw?.pointer, dBias: db?.pointer, workspace: workspace.pointer!)
-        return bias == nil ? [dx, dw] : [dx, dw, db]
+        return bias == nil ? [dx, weight.gradientToReturn(dw)] : [dx, weight.gradientToReturn(dw), bias!.gradientToReturn(db)]
     }
 }

@@ -14,10 +14,10 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return y.record(.linear, inputs: inputs) { dy in
         let dx = x.requiresGrad ? Tensor(uninitialized: x.shape) : nil
-        let dw = weight.requiresGrad ? Tensor(zeros: weight.shape) : nil
-        let db = bias?.requiresGrad == true ? Tensor(zeros: bias!.shape) : nil
+        let dw = weight.additiveGradientTarget()
+        let db = bias?.additiveGradientTarget()
         LinearKernel.backward(x: x.pointer, rows: rows, inFeatures: inF, outFeatures: outF, weight: weight.pointer,
                               dy: dy.pointer, dx: dx?.pointer, dWeight: dw?.pointer, dBias: db?.pointer)
-        return bias == nil ? [dx, dw] : [dx, dw, db]
+        return bias == nil ? [dx, weight.gradientToReturn(dw)] : [dx, weight.gradientToReturn(dw), bias!.gradientToReturn(db)]
     }
 }
