@@ -115,17 +115,8 @@ public final class Trainer {
         }
         if let resumed {
             progress = resumed.progress
-            if resumed.progress.worldSize != world {
-                let perRank = resumed.progress.globalBatch / (world * config.accumulate)
-                guard perRank * world * config.accumulate == resumed.progress.globalBatch, perRank > 0 else {
-                    throw AgreedFailure(onEveryRank: TrainingError(
-                        "\(sharedPath): its global batch \(resumed.progress.globalBatch) cannot be split over "
-                        + "\(world) ranks × accumulate \(config.accumulate)"), rank: communicator.rank)
-                }
-                console.info("resuming on \(world) ranks (saved on \(resumed.progress.worldSize)): batch \(perRank) per rank keeps "
-                             + "the global batch \(resumed.progress.globalBatch); the run is not bitwise identical to one on the original world size")
-                config.batchSize = perRank
-            }
+            config.batchSize = try Self.batchPerRank(resuming: resumed.progress, on: world, config: config, source: sharedPath,
+                                                     communicator: communicator, console: console)
             progress.worldSize = world
         }
         self.config = config
@@ -135,14 +126,7 @@ public final class Trainer {
         self.progress = progress
         baseLR = config.lr * (config.lrScaling == .linear ? Double(globalBatch) / 256 : 1)
         for i in optimizer.paramGroups.indices { optimizer.paramGroups[i].initialLR = baseLR }
-        let decay: LRSchedule.Decay
-        switch config.schedule {
-        case .step: decay = .step(every: config.stepSize, gamma: config.gamma)
-        case .multistep: decay = .multiStep(milestones: config.milestones, gamma: config.gamma)
-        case .cosine: decay = .cosine(totalEpochs: Double(config.epochs), minFactor: config.minLRFactor)
-        case .constant: decay = .constant
-        }
-        schedule = LRSchedule(decay, warmupEpochs: config.warmupEpochs, warmupStartFactor: config.warmupStartFactor)
+        schedule = config.makeSchedule()
         sampler = DistributedSampler(datasetSize: trainData.count, worldSize: world, rank: communicator.rank,
                                      batchSize: config.batchSize, seed: config.seed, dropLast: config.dropLast)
 
@@ -164,6 +148,22 @@ public final class Trainer {
             ])
         }
         console.info(startupSummary(checkpointDir: checkpointDir, resumedFrom: sharedPath))
+    }
+
+    /// The batch per rank that keeps a resumed run's global batch on `world` ranks (the configured
+    /// one when the world size is unchanged); throws on every rank when it cannot be split.
+    static func batchPerRank(resuming saved: TrainingProgress, on world: Int, config: TrainingConfig, source: String,
+                             communicator: Communicator, console: Console) throws -> Int {
+        guard saved.worldSize != world else { return config.batchSize }
+        let perRank = saved.globalBatch / (world * config.accumulate)
+        guard perRank * world * config.accumulate == saved.globalBatch, perRank > 0 else {
+            throw AgreedFailure(onEveryRank: TrainingError(
+                "\(source): its global batch \(saved.globalBatch) cannot be split over "
+                + "\(world) ranks × accumulate \(config.accumulate)"), rank: communicator.rank)
+        }
+        console.info("resuming on \(world) ranks (saved on \(saved.worldSize)): batch \(perRank) per rank keeps "
+                     + "the global batch \(saved.globalBatch); the run is not bitwise identical to one on the original world size")
+        return perRank
     }
 
     /// The lines a run starts with: what trains on what, where, how, and where it writes.

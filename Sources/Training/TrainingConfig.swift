@@ -276,4 +276,16 @@ extension TrainingConfig {
         case .sgd: return SGD(groups, momentum: momentum, nesterov: nesterov)
         }
     }
+
+    /// The configured learning-rate schedule: warm-up, then the decay.
+    public func makeSchedule() -> LRSchedule {
+        let decay: LRSchedule.Decay
+        switch schedule {
+        case .step: decay = .step(every: stepSize, gamma: gamma)
+        case .multistep: decay = .multiStep(milestones: milestones, gamma: gamma)
+        case .cosine: decay = .cosine(totalEpochs: Double(epochs), minFactor: minLRFactor)
+        case .constant: decay = .constant
+        }
+        return LRSchedule(decay, warmupEpochs: warmupEpochs, warmupStartFactor: warmupStartFactor)
+    }
 }
