@@ -7,6 +7,19 @@ import Foundation
 public enum CIFAR {
     public enum Variant: Sendable { case cifar10, cifar100 }
     public static let cifar10ClassNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    /// CIFAR-100's fine labels in label order (the archive's `fine_label_names.txt`).
+    public static let cifar100ClassNames = [
+        "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle", "bowl",
+        "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle", "chair",
+        "chimpanzee", "clock", "cloud", "cockroach", "couch", "crab", "crocodile", "cup", "dinosaur", "dolphin",
+        "elephant", "flatfish", "forest", "fox", "girl", "hamster", "house", "kangaroo", "keyboard", "lamp",
+        "lawn_mower", "leopard", "lion", "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse",
+        "mushroom", "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
+        "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road", "rocket", "rose",
+        "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake", "spider", "squirrel", "streetcar",
+        "sunflower", "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor", "train",
+        "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
+    ]
 
     public static func load(_ variant: Variant, directory: String, train: Bool, augment: Bool, seed: UInt64) throws -> InMemoryImages {
         let folder = try resolve(directory, variant)

@@ -64,7 +64,8 @@ public enum DataSource: String, CaseIterable, Sendable {
         case .fashionMNIST: FashionMNIST.classNames
         case .mnist: (0...9).map(String.init)
         case .cifar10: CIFAR.cifar10ClassNames
-        case .cifar100, .synthetic: nil
+        case .cifar100: CIFAR.cifar100ClassNames
+        case .synthetic: nil
         case .imageFolder: (dataset as? ImageFolder)?.classNames
         case .shapes: Shapes.classNames
         }

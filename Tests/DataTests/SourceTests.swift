@@ -72,7 +72,14 @@ final class SourceTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("test_batch.bin: size 3063 bytes is not a whole number of 3073-byte records"), "\($0)")
         }
         write([UInt8](repeating: 0, count: 2 * 3074), "\(folder)/c100/test.bin")
-        XCTAssertEqual(try CIFAR.load(.cifar100, directory: "\(folder)/c100", train: false, augment: false, seed: 0).classCount, 100)
+        let c100 = try CIFAR.load(.cifar100, directory: "\(folder)/c100", train: false, augment: false, seed: 0)
+        XCTAssertEqual(c100.classCount, 100)
+        // Fine labels are numbered in the alphabetical order of their names (the archive's fine_label_names.txt).
+        let names = try XCTUnwrap(DataSource.cifar100.classNames(of: c100))
+        XCTAssertEqual(names.count, 100)
+        XCTAssertEqual(names, names.sorted())
+        XCTAssertEqual(Set(names).count, 100)
+        XCTAssertEqual([names[0], names[19], names[58], names[99]], ["apple", "cattle", "pickup_truck", "worm"])
         XCTAssertThrowsError(try CIFAR.load(.cifar100, directory: folder, train: false, augment: false, seed: 0)) {
             XCTAssertTrue("\($0)".contains("no test.bin"), "\($0)")
         }
