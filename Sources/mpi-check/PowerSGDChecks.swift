@@ -5,10 +5,12 @@ import NN
 
 /// PowerSGD across ranks: every rank applies the same gradient; error feedback loses nothing
 /// (what was applied plus the ranks' mean error is the mean of the true gradients); warm-up
-/// steps are exact; and the checkpointed state continues bit for bit.
+/// steps are exact; the factors combine the ranks' gradients correctly (a mean of low rank
+/// comes through exactly); and the checkpointed state continues bit for bit.
 func checkPowerSGD(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) throws {
     let (rank, size) = (comm.rank, comm.size)
     let tag = "[\(size) ranks]"
+    try checkPowerSGDRecoversALowRankMean(comm, check)
     func makeModel() -> Sequential { Sequential(Linear(64, 32), ReLU(), Linear(32, 8)) }
     Initializers.manualSeed(21)
     let model = makeModel(), twin = makeModel()
@@ -94,4 +96,32 @@ func checkPowerSGD(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) thr
     let continued = step(ddp, model, 8), restarted = step(resumed, copy, 8)
     check(note == nil && continued.toArray() == restarted.toArray(),
           "\(tag) PowerSGD state restored: the next step's gradient is bit-identical")
+}
+
+/// One sample per rank makes each rank's weight gradient of a bias-free linear layer rank 1
+/// (dW = dy·xᵀ), so the mean over P ranks has rank at most P, and PowerSGD at rank P must return
+/// it exactly: P = Σ M_r·Q spans its columns, and P̂·P̂ᵀ·M̄ = M̄. A wrong sum or scale anywhere in
+/// the two exchanges (P summed, Q summed, the 1/P share, the error) would miss it.
+func checkPowerSGDRecoversALowRankMean(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) throws {
+    let (rank, size) = (comm.rank, comm.size)
+    Initializers.manualSeed(5)
+    let layer = Linear(64, 32, bias: false), twin = Linear(64, 32, bias: false)
+    let options = DataParallel.Options(compression: .powerSGD, powerSGDRank: size, powerSGDWarmupSteps: 0)
+    let ddp = try DataParallel(model: layer, communicator: comm, settings: ["check=powersgd-low-rank"], options: options)
+    twin.weight.copyValues(from: layer.weight)
+    var worst = 0.0
+    for t in 0..<3 {
+        var generator = RandomGenerator(seed: 91, stream: UInt64(rank), UInt64(t))
+        let x = Tensor.randn([1, 64], using: &generator), label: [Int32] = [Int32(generator.next() % 32)]
+        twin.zeroGrad()
+        crossEntropy(twin(x), labels: label).backward()
+        let mean = Tensor(copying: twin.weight.grad!)
+        comm.allReduceAverage(UnsafeMutableBufferPointer(start: mean.pointer, count: mean.count))
+        layer.zeroGrad()
+        crossEntropy(layer(x), labels: label).backward()
+        _ = ddp.finishGradientSynchronization()
+        worst = max(worst, relativeDifference(layer.weight.grad!, mean))
+        // The error is ~0 each step (the mean was captured), so every step starts afresh.
+    }
+    check(worst <= 1e-4, "[\(size) ranks] PowerSGD at rank \(size) returns a rank-\(size) mean gradient exactly: ‖Δ‖/‖ḡ‖ = \(worst)")
 }
