@@ -116,7 +116,7 @@ public final class Tensor {
     /// memory is kept (`keepsGradStorage`).
     public func zeroGrad() {
         guard keepsGradStorage, let grad else { self.grad = nil; return }
-        grad.pointer.update(repeating: 0, count: grad.count)
+        ElementwiseKernel.zero(grad.pointer, count: grad.count)
     }
 
     /// This leaf's kept gradient, which a backward whose kernel adds into a gradient may write

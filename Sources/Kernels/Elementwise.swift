@@ -148,6 +148,11 @@ public enum ElementwiseKernel {
         Parallel.forRanges(count, grain: 32768) { r in for i in r { y[i] += x[i] } }
     }
 
+    /// `y = 0`, on every thread for large buffers (gradients kept across steps are zeroed each step).
+    public static func zero(_ y: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forRanges(count, grain: 1 << 18) { r in (y + r.lowerBound).update(repeating: 0, count: r.count) }
+    }
+
     /// True when no value is NaN or ±Inf (`v·0` is 0 for finite values, NaN otherwise).
     public static func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
         var lanes = SIMD16<Float>(repeating: 0)
