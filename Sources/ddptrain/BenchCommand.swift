@@ -63,8 +63,7 @@ struct BenchCommand: ParsableCommand {
                                           seed: 1).batches(epoch: 0).prefix(steps + 2)
             let stream = DataLoader(dataset: data, workers: config.workers).stream(Array(plan), epoch: 0)
             network.train()
-            // per step: total, forward, backward, all-reduce wait, optimizer, data wait, exposed communication
-            var records: [[Double]] = []
+            var records: [BenchPhases] = []
             let trainingStep = TrainingStep(model: network, ddp: ddp, optimizer: optimizer)
             trainingStep.timeline = config.timeline.map { Timeline(path: $0, communicator: communicator) }
             for step in 0..<(steps + 2) {
@@ -75,8 +74,6 @@ struct BenchCommand: ParsableCommand {
                 _ = trainingStep.run([batch])
                 let times = trainingStep.times
                 let t3 = times.backwardEnded, t4 = t3 + times.allReduceWait
-                var phases = [System.now() - t0, times.forward, times.backward, times.allReduceWait, times.optimizer,
-                              stream.waitSeconds - wait0, 0]
                 // The rank that ended backward last waits for communication alone; the others also
                 // wait for it. Its wait is the communication backward did not hide.
                 var ends = [Double](repeating: 0, count: 2 * world)
@@ -84,9 +81,10 @@ struct BenchCommand: ParsableCommand {
                 ends[2 * communicator.rank + 1] = t4 - t3
                 communicator.allReduceSum(&ends)
                 let last = (0..<world).max { ends[2 * $0] < ends[2 * $1] }!
-                phases[6] = ends[2 * last + 1]
-                communicator.allReduceMax(&phases)
-                if step >= 2 { records.append(phases) }
+                let phases = BenchPhases(total: System.now() - t0, forward: times.forward, backward: times.backward,
+                                         allReduceWait: times.allReduceWait, optimizer: times.optimizer,
+                                         dataWait: stream.waitSeconds - wait0, exposedCommunication: ends[2 * last + 1])
+                if step >= 2 { records.append(phases.slowestRank(communicator)) }
             }
             OpProfiler.isEnabled = false
             try trainingStep.timeline?.write(communicator: communicator)
@@ -97,8 +95,8 @@ struct BenchCommand: ParsableCommand {
                     console.info(String(format: "  %-28@ %9.1f ms  %5d calls", name, 1000 * seconds / timed, calls / max(records.count, 1)))
                 }
             }
-            func median(_ i: Int) -> Double { records.map { $0[i] }.sorted()[records.count / 2] }
-            let stepSeconds = median(0)
+            func median(_ phase: KeyPath<BenchPhases, Double>) -> Double { BenchPhases.median(records, phase) }
+            let stepSeconds = median(\.total)
             let imagesPerSecond = Double(batchSize * world) / stepSeconds
             var peak = [Self.sgemmPeak()]
             communicator.allReduceSum(&peak)
@@ -118,7 +116,7 @@ struct BenchCommand: ParsableCommand {
                 }
                 communication = times.dropFirst().sorted()[1]
             }
-            let hidden = communication > 0 ? min(1, max(0, 1 - median(6) / communication)) : 0
+            let hidden = communication > 0 ? min(1, max(0, 1 - median(\.exposedCommunication) / communication)) : 0
             // Bus bandwidth as NCCL's tests define it: a ring all-reduce moves 2(P−1)/P of the bytes per rank.
             let gradientBytes = Double(network.parameterCount * 4)
             let busGbps = communication > 0 ? 2 * Double(world - 1) / Double(world) * gradientBytes * 8 / communication / 1e9 : 0
@@ -134,11 +132,11 @@ struct BenchCommand: ParsableCommand {
                     "sgemm_peak_gflops": peak[0], "train_gflops_per_image": flopsPerImage / 1e9,
                     "allreduce_ms": 1000 * communication, "allreduce_hidden_share": hidden, "allreduce_bus_gbit_per_s": busGbps,
                     "grad_compression": config.gradCompression.rawValue, "wire_mib_per_step": wireMiB,
-                    "allreduce_exposed_ms": 1000 * median(6),
+                    "allreduce_exposed_ms": 1000 * median(\.exposedCommunication),
                     "bucket_mib": ddp.bucketSizesInBytes.map { Double($0) / 1_048_576 },
                     "buckets_started_during_backward": ddp.lastBucketsStartedDuringBackward,
-                    "phases_ms": ["forward": 1000 * median(1), "backward": 1000 * median(2), "allreduce_wait": 1000 * median(3),
-                                  "optimizer": 1000 * median(4), "data_wait": 1000 * median(5)],
+                    "phases_ms": ["forward": 1000 * median(\.forward), "backward": 1000 * median(\.backward), "allreduce_wait": 1000 * median(\.allReduceWait),
+                                  "optimizer": 1000 * median(\.optimizer), "data_wait": 1000 * median(\.dataWait)],
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 console.info(String(decoding: data, as: UTF8.self))
@@ -150,12 +148,12 @@ struct BenchCommand: ParsableCommand {
                       %.2f GFLOP per image trained; MFU %.1f%% of the %.0f GFLOP/s %@ matrix-product peak measured here; peak RSS %.0f MiB per rank%@
                     """, model, inChannels, imageSize, imageSize, batchSize, world, world == 1 ? "" : "s", BLAS.threads,
                     BLAS.threads == 1 ? "" : "s", BLAS.coreName, config.precision.summary, imagesPerSecond, 1000 * stepSeconds, records.count,
-                    1000 * median(1), 1000 * median(2), 1000 * median(3), 1000 * median(4), 1000 * median(5),
+                    1000 * median(\.forward), 1000 * median(\.backward), 1000 * median(\.allReduceWait), 1000 * median(\.optimizer), 1000 * median(\.dataWait),
                     flopsPerImage / 1e9, 100 * mfu, peak[0], ComputePrecision.current.rawValue, rss[0],
                     world > 1 ? String(format: "\n  all-reduce of all gradients alone (float32): %.1f ms, a bus bandwidth of %.2f Gbit/s; "
                                        + "after backward the last rank waits %.1f ms: %.0f%% hidden (gradients on the wire: %@, %.2f MiB a step)"
                                        + "\n  buckets (MiB): %@; %d of them started during backward",
-                                       1000 * communication, busGbps, 1000 * median(6), 100 * hidden, config.gradCompression.rawValue, wireMiB,
+                                       1000 * communication, busGbps, 1000 * median(\.exposedCommunication), 100 * hidden, config.gradCompression.rawValue, wireMiB,
                                        ddp.bucketSizesInBytes.map { String(format: "%.2f", Double($0) / 1_048_576) }.joined(separator: ", "),
                                        ddp.lastBucketsStartedDuringBackward) : ""))
             }
