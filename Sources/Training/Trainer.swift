@@ -227,14 +227,7 @@ public final class Trainer {
                 let batches = try fetchAgreed(stream, count: min(config.accumulate, plan.count - micro))
                 micro += batches.count
                 let (local, badRanks) = step.run(batches)
-                if !badRanks.isEmpty {
-                    let which = "rank\(badRanks.count > 1 ? "s" : "") \(badRanks.map(String.init).joined(separator: ", "))"
-                    guard config.nonFinite == .skip else {
-                        throw AgreedFailure(onEveryRank: TrainingError("step \(progress.globalStep + 1): non-finite loss or gradient on "
-                                            + "\(which); stopping (set non_finite: skip to skip such steps)"), rank: communicator.rank)
-                    }
-                    console.info("step \(progress.globalStep + 1): non-finite loss or gradient on \(which); step skipped")
-                }
+                try applyNonFinitePolicy(badRanks)
                 var mine = local
                 mine.stopRequests = StopSignal.isRequested ? 1 : 0
                 mine.requeueRequests = StopSignal.isRequeueRequested ? 1 : 0
@@ -282,27 +275,46 @@ public final class Trainer {
                     try timeline?.write(communicator: communicator)
                     return summary
                 }
-                let epochEnded = progress.stepInEpoch == 0
-                let evalDue = config.evalEvery > 0 ? progress.globalStep % config.evalEvery == 0 : epochEnded
-                var isBest = false
-                if evalDue || (reachedMax && lastEvalStep != progress.globalStep) || (epochEnded && progress.epoch >= config.epochs) {
-                    let result = try timeline?.measure("evaluation", "evaluation") { try evaluate() } ?? evaluate()
-                    summary.lastEvaluation = result
-                    lastEvalStep = progress.globalStep
-                    if result.accuracy > (progress.bestAccuracy ?? -1) { progress.bestAccuracy = result.accuracy; isBest = true }
-                }
-                let saveDue = (config.checkpointEvery > 0 && progress.globalStep % config.checkpointEvery == 0) || epochEnded || reachedMax
-                if saveDue && lastSaveStep != progress.globalStep {
-                    let start = System.now()
-                    summary.lastCheckpoint = try saveCheckpoint(isBest: isBest)
-                    timeline?.record("checkpoint", "checkpoint", start: start, end: System.now())
-                }
+                try evaluateAndSaveWhenDue(reachedMax: reachedMax, lastEvalStep: &lastEvalStep, summary: &summary)
                 if reachedMax { break training }
             }
         }
         summary.wallSeconds = System.now() - runStart
         try timeline?.write(communicator: communicator)
         return summary
+    }
+
+    /// A step some rank's loss or gradient was not finite on (`badRanks`, every rank's same
+    /// answer) was skipped: say so, or stop every rank under `non_finite: stop`.
+    func applyNonFinitePolicy(_ badRanks: [Int]) throws {
+        guard !badRanks.isEmpty else { return }
+        let which = "rank\(badRanks.count > 1 ? "s" : "") \(badRanks.map(String.init).joined(separator: ", "))"
+        guard config.nonFinite == .skip else {
+            throw AgreedFailure(onEveryRank: TrainingError("step \(progress.globalStep + 1): non-finite loss or gradient on "
+                                + "\(which); stopping (set non_finite: skip to skip such steps)"), rank: communicator.rank)
+        }
+        console.info("step \(progress.globalStep + 1): non-finite loss or gradient on \(which); step skipped")
+    }
+
+    /// After a step: evaluates when `eval_every` (or the epoch's end, the last step) says so, then
+    /// checkpoints when `checkpoint_every` (or the epoch's end, the last step) says so and this
+    /// step is not saved yet; the best evaluation so far marks its checkpoint as the best.
+    func evaluateAndSaveWhenDue(reachedMax: Bool, lastEvalStep: inout Int, summary: inout TrainingSummary) throws {
+        let epochEnded = progress.stepInEpoch == 0
+        let evalDue = config.evalEvery > 0 ? progress.globalStep % config.evalEvery == 0 : epochEnded
+        var isBest = false
+        if evalDue || (reachedMax && lastEvalStep != progress.globalStep) || (epochEnded && progress.epoch >= config.epochs) {
+            let result = try timeline?.measure("evaluation", "evaluation") { try evaluate() } ?? evaluate()
+            summary.lastEvaluation = result
+            lastEvalStep = progress.globalStep
+            if result.accuracy > (progress.bestAccuracy ?? -1) { progress.bestAccuracy = result.accuracy; isBest = true }
+        }
+        let saveDue = (config.checkpointEvery > 0 && progress.globalStep % config.checkpointEvery == 0) || epochEnded || reachedMax
+        if saveDue && lastSaveStep != progress.globalStep {
+            let start = System.now()
+            summary.lastCheckpoint = try saveCheckpoint(isBest: isBest)
+            timeline?.record("checkpoint", "checkpoint", start: start, end: System.now())
+        }
     }
 
     /// After the checkpoint that a requeue signal (SIGUSR1) asked for: rank 0 requeues the
