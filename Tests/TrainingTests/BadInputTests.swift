@@ -12,6 +12,30 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// A rate that overflows the weights makes the loss non-finite within a few steps: `non_finite: stop`
+    /// ends the run with a message naming the step and the rank, `skip` leaves those steps' weights alone.
+    func testNonFiniteStepsStopTheRunOrAreSkipped() throws {
+        let folder = temporaryFolder("non-finite")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var config = smallConfig(folder)
+        config.lr = 1e36
+        config.warmupEpochs = 0
+        config.schedule = .constant
+        config.maxSteps = 6
+        config.nonFinite = .stop
+        XCTAssertThrowsError(try trainOnce(config)) {
+            let message = String(describing: $0)
+            XCTAssertTrue(message.contains("non-finite loss or gradient on rank 0; stopping"), message)
+        }
+        config.nonFinite = .skip
+        config.checkpointDir = "\(folder)/skip"
+        let (trainer, summary) = try trainOnce(config)
+        XCTAssertEqual(summary.steps, 6, "every step ran")
+        XCTAssertTrue(summary.losses.contains { !$0.isFinite }, "some step's loss was not finite: \(summary.losses)")
+        XCTAssertTrue(trainer.model.parameters().allSatisfy { $0.toArray().allSatisfy(\.isFinite) },
+                      "skipped steps left the weights finite")
+    }
+
     func testEachBadInputNamesTheProblem() throws {
         let folder = temporaryFolder("bad")
         defer { try? FileManager.default.removeItem(atPath: folder) }
