@@ -73,7 +73,7 @@ struct BenchCommand: ParsableCommand {
                 OpProfiler.mark()
                 _ = trainingStep.run([batch])
                 let times = trainingStep.times
-                let t3 = times.backwardEnded, t4 = t3 + times.allReduceWait
+                let t3 = times.backwardEnded, t4 = t3 + times.allReduceWait, total = System.now() - t0
                 // The rank that ended backward last waits for communication alone; the others also
                 // wait for it. Its wait is the communication backward did not hide.
                 var ends = [Double](repeating: 0, count: 2 * world)
@@ -81,7 +81,7 @@ struct BenchCommand: ParsableCommand {
                 ends[2 * communicator.rank + 1] = t4 - t3
                 communicator.allReduceSum(&ends)
                 let last = (0..<world).max { ends[2 * $0] < ends[2 * $1] }!
-                let phases = BenchPhases(total: System.now() - t0, forward: times.forward, backward: times.backward,
+                let phases = BenchPhases(total: total, forward: times.forward, backward: times.backward,
                                          allReduceWait: times.allReduceWait, optimizer: times.optimizer,
                                          dataWait: stream.waitSeconds - wait0, exposedCommunication: ends[2 * last + 1])
                 if step >= 2 { records.append(phases.slowestRank(communicator)) }
