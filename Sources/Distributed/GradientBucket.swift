@@ -90,8 +90,8 @@ final class GradientBucket {
 
     var byteCount: Int { buffer.count * MemoryLayout<Float>.stride }
 
-    /// Marks `p`'s gradient as complete for this step, copying it into place (zeros if it has
-    /// none) when something replaced the view; returns false if it holds NaN or ±Inf.
+    /// Marks `p`'s gradient as complete for this step, first copying it into place (zeros if it
+    /// has none) when something replaced the view; returns false if it holds NaN or ±Inf.
     func pack(_ index: Int) -> Bool {
         if !packed[index] {
             packed[index] = true
@@ -99,20 +99,11 @@ final class GradientBucket {
         }
         let p = parameters[index]
         let dst = buffer.baseAddress! + offsets[index]
-        if p.grad?.pointer == dst { return ElementwiseKernel.allFinite(dst, count: p.count) }
-        var finite = true
-        if let g = p.grad {
-            let src = g.pointer
-            for i in 0..<p.count {
-                let v = src[i]
-                dst[i] = v
-                if !v.isFinite { finite = false }
-            }
-        } else {
-            dst.update(repeating: 0, count: p.count)
+        if p.grad?.pointer != dst {
+            if let g = p.grad { dst.update(from: g.pointer, count: p.count) } else { dst.update(repeating: 0, count: p.count) }
+            p.grad = view(index)
         }
-        p.grad = view(index)
-        return finite
+        return ElementwiseKernel.allFinite(dst, count: p.count)
     }
 
     /// `grad` of parameter `index` as a view of the bucket.
@@ -121,8 +112,8 @@ final class GradientBucket {
         return Tensor(shape: p.shape, storage: Storage(borrowing: buffer.baseAddress! + offsets[index], count: p.count, owner: self))
     }
 
-    /// Scales the reduced values by `scale` in place, where every parameter's `grad` views
-    /// them; returns false if any reduced value is NaN or ±Inf.
+    /// Scales the reduced values by `scale` in place (every parameter's `grad` views them since
+    /// `pack`); returns false if any reduced value is NaN or ±Inf.
     func unpack(scale: Float) -> Bool {
         var finite = true
         let values = buffer.baseAddress!
@@ -130,9 +121,6 @@ final class GradientBucket {
             let v = values[i]
             if !v.isFinite { finite = false }
             values[i] = v * scale
-        }
-        for (index, p) in parameters.enumerated() where p.grad?.pointer != values + offsets[index] {
-            p.grad = view(index)
         }
         return finite
     }

@@ -5,9 +5,9 @@ import XCTest
 
 /// Every bad input a user can give gets one clear error, and existing checkpoints stay untouched.
 final class BadInputTests: XCTestCase {
+    /// Setting up or running `config` throws an error whose message contains `text`.
     func expectFailure(_ config: TrainingConfig, mentioning text: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try Trainer(config: config, communicator: SingleProcessCommunicator(), console: Console(rank: 1)),
-                             file: file, line: line) { error in
+        XCTAssertThrowsError(try trainOnce(config), file: file, line: line) { error in
             XCTAssertTrue("\(error)".contains(text), "\(error)", file: file, line: line)
         }
     }
@@ -23,10 +23,7 @@ final class BadInputTests: XCTestCase {
         config.schedule = .constant
         config.maxSteps = 6
         config.nonFinite = .stop
-        XCTAssertThrowsError(try trainOnce(config)) {
-            let message = String(describing: $0)
-            XCTAssertTrue(message.contains("non-finite loss or gradient on rank 0; stopping"), message)
-        }
+        expectFailure(config, mentioning: "non-finite loss or gradient on rank 0; stopping")
         config.nonFinite = .skip
         config.checkpointDir = "\(folder)/skip"
         let (trainer, summary) = try trainOnce(config)
