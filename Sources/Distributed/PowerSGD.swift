@@ -32,7 +32,7 @@ final class PowerSGDBucket {
     let error: UnsafeMutableBufferPointer<Float>
     let seed: UInt64
 
-    /// PyTorch's `min_compression_rate`: factorise only where the factors are at most half the matrix.
+    /// PyTorch's `min_compression_rate`: factorise only where the factors are less than half the matrix.
     static let minimumCompression = 2
 
     init(parameters: [Tensor], offsets: [Int], count: Int, rank: Int, seed: UInt64) {
@@ -43,7 +43,7 @@ final class PowerSGDBucket {
         var plainCount = 0, pCount = 0, qCount = 0
         for (p, offset) in zip(parameters, offsets) {
             let rows = p.shape.first ?? 1, columns = p.count / max(rows, 1)
-            if p.rank >= 2 && rows * columns >= Self.minimumCompression * (rows + columns) * rank {
+            if p.rank >= 2 && rows * columns > Self.minimumCompression * (rows + columns) * rank {
                 factorized.append(Factorized(offset: offset, rows: rows, columns: columns, pOffset: pCount, qOffset: qCount))
                 pCount += rows * rank
                 qCount += columns * rank
@@ -91,7 +91,11 @@ final class PowerSGDBucket {
             at += range.count
         }
         ComputePrecision.with(.fp32) {
-            for m in factorized {  // P = M·Q
+            for m in factorized {  // P = M·Q̂
+                // The warm-started Q is last step's Mᵀ·P̂, whose columns scale with M's singular
+                // values: without this (PyTorch's hook does it too) P = M·Q would square M's
+                // condition and its orthonormalisation would lose the smaller directions.
+                Self.orthonormalizeColumns(q.baseAddress! + m.qOffset, rows: m.columns, columns: rank)
                 BLAS.sgemm(m: m.rows, n: rank, k: m.columns, a: e + m.offset, lda: m.columns,
                            b: q.baseAddress! + m.qOffset, ldb: rank, c: first.baseAddress! + m.pOffset, ldc: rank)
             }
@@ -139,20 +143,50 @@ final class PowerSGDBucket {
         if !finite { reset() }
     }
 
-    /// Gram–Schmidt on the columns of a row-major `rows × columns` matrix; a zero column stays zero.
+    /// Orthonormal columns of a row-major `rows × columns` matrix spanning what its columns span,
+    /// as a QR factorisation's Q (PyTorch's hook takes `torch.linalg.qr`'s). Gram–Schmidt with
+    /// each column projected out twice ("twice is enough", Giraud et al. 2005), so the columns
+    /// are orthogonal to float precision even when nearly dependent: one pass leaves errors that
+    /// grow with the condition number, and P·Qᵀ from columns that are not orthogonal enlarges the
+    /// gradient instead of projecting it. A column with nothing of its own left (zero, or within
+    /// rounding of the earlier ones) becomes the first unit vector orthogonal to them, as
+    /// Householder QR always completes the basis: a zero column would stay zero in every later
+    /// power iteration and lose that rank for the rest of the run. Same input, same output on
+    /// every rank.
     static func orthonormalizeColumns(_ a: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
+        precondition(columns <= rows, "PowerSGD: more columns than rows")
         for j in 0..<columns {
+            let original = squaredNorm(a, column: j, rows: rows, columns: columns)
+            projectOutEarlierColumns(a, column: j, rows: rows, columns: columns)
+            var norm = squaredNorm(a, column: j, rows: rows, columns: columns)
+            if norm == 0 || norm <= original * 1e-12 {
+                // Some unit vector keeps at least (rows − j) / rows of itself: take the first that keeps half of that.
+                for k in 0..<rows {
+                    for i in 0..<rows { a[i * columns + j] = i == k ? 1 : 0 }
+                    projectOutEarlierColumns(a, column: j, rows: rows, columns: columns)
+                    norm = squaredNorm(a, column: j, rows: rows, columns: columns)
+                    if norm * Double(rows) >= 0.5 { break }
+                }
+            }
+            let inverse = 1 / norm.squareRoot()
+            for i in 0..<rows { a[i * columns + j] = Float(Double(a[i * columns + j]) * inverse) }
+        }
+    }
+
+    private static func squaredNorm(_ a: UnsafeMutablePointer<Float>, column j: Int, rows: Int, columns: Int) -> Double {
+        var sum = 0.0
+        for i in 0..<rows { sum += Double(a[i * columns + j]) * Double(a[i * columns + j]) }
+        return sum
+    }
+
+    /// Removes from column `j` its components along columns 0..<j (assumed orthonormal), twice.
+    private static func projectOutEarlierColumns(_ a: UnsafeMutablePointer<Float>, column j: Int, rows: Int, columns: Int) {
+        for _ in 0..<2 {
             for earlier in 0..<j {
                 var dot = 0.0
                 for i in 0..<rows { dot += Double(a[i * columns + j]) * Double(a[i * columns + earlier]) }
-                for i in 0..<rows { a[i * columns + j] -= Float(dot) * a[i * columns + earlier] }
+                for i in 0..<rows { a[i * columns + j] = Float(Double(a[i * columns + j]) - dot * Double(a[i * columns + earlier])) }
             }
-            var norm = 0.0
-            for i in 0..<rows { norm += Double(a[i * columns + j]) * Double(a[i * columns + j]) }
-            norm = norm.squareRoot()
-            guard norm > 0 else { continue }
-            let inverse = Float(1 / norm)
-            for i in 0..<rows { a[i * columns + j] *= inverse }
         }
     }
 }
