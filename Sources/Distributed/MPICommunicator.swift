@@ -22,6 +22,9 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// The ring all-reduce's own messages, apart from every other point-to-point message.
     private var ringComm: MPI_Comm?
     private var ringTag: Int32 = 0
+    /// Idle scratch buffers of finished rings (`borrowRingScratch`).
+    private var ringScratch: [UnsafeMutableRawBufferPointer] = []
+    private let scratchLock = NSLock()
     /// Float32 all-reduces from this size on go around the ring (`RingAllReduce`); smaller ones,
     /// where latency rules, through MPI's own. 0 turns the ring off (`DDPTRAIN_RING_BYTES`).
     public var ringMinimumBytes = 1 << 20
@@ -91,6 +94,10 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         MPI_Comm_free(&nodeComm)
         MPI_Comm_free(&ringComm)
         MPI_Finalize()
+        scratchLock.lock()
+        for buffer in ringScratch { buffer.deallocate() }
+        ringScratch.removeAll()
+        scratchLock.unlock()
     }
 
     /// Runs an MPI call under the lock.
@@ -256,23 +263,44 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) -> PendingCollective {
-        let bytes = buffer.count * MemoryLayout<Float>.stride
-        if size > 1, ringMinimumBytes > 0, bytes >= ringMinimumBytes, buffer.count / size < Int(Int32.max) - 1 {
-            ringTag = ringTag % 30_000 + 1
-            let tag = ringTag
-            mpi { watch.enter() }
-            let ring = RingAllReduce(owner: self, comm: ringComm, buffer: buffer, rank: rank, size: size, tag: tag,
-                                     operation: currentOperation ?? "ring all-reduce")
-            track(ring)
-            return ring
-        }
+        if let ring = startRing(UnsafeMutableRawBufferPointer(buffer), element: .float32) { return ring }
         return startAllReduce(UnsafeMutableRawBufferPointer(buffer), stride: MemoryLayout<Float>.stride, type: ddp_mpi_float(),
                        op: ddp_mpi_sum(), what: "MPI_Iallreduce")
     }
 
     public func startAllReduceSumBF16(_ buffer: UnsafeMutableBufferPointer<UInt16>) -> PendingCollective {
-        startAllReduce(UnsafeMutableRawBufferPointer(buffer), stride: MemoryLayout<UInt16>.stride, type: ddp_mpi_uint16(),
+        if let ring = startRing(UnsafeMutableRawBufferPointer(buffer), element: .bf16) { return ring }
+        return startAllReduce(UnsafeMutableRawBufferPointer(buffer), stride: MemoryLayout<UInt16>.stride, type: ddp_mpi_uint16(),
                        op: bf16Sum, what: "MPI_Iallreduce (bf16)")
+    }
+
+    /// Starts `buffer`'s all-reduce around the ring when it is large enough to be bandwidth-bound
+    /// (`ringMinimumBytes`), else nil.
+    private func startRing(_ buffer: UnsafeMutableRawBufferPointer, element: RingElement) -> RingAllReduce? {
+        let count = buffer.count / element.stride
+        guard size > 1, ringMinimumBytes > 0, buffer.count >= ringMinimumBytes, count / size < Int(Int32.max) - 1 else { return nil }
+        ringTag = ringTag % 30_000 + 1
+        let tag = ringTag
+        mpi { watch.enter() }
+        let ring = RingAllReduce(owner: self, comm: ringComm, buffer: buffer, element: element, rank: rank, size: size, tag: tag,
+                                 operation: currentOperation ?? "ring all-reduce")
+        track(ring)
+        return ring
+    }
+
+    /// A scratch buffer of at least `bytes` for a ring's incoming chunks, kept across steps
+    /// (one per ring in flight) so no step allocates.
+    func borrowRingScratch(bytes: Int) -> UnsafeMutableRawBufferPointer {
+        scratchLock.lock()
+        defer { scratchLock.unlock() }
+        if let index = ringScratch.firstIndex(where: { $0.count >= bytes }) { return ringScratch.remove(at: index) }
+        return .allocate(byteCount: bytes, alignment: 64)
+    }
+
+    func returnRingScratch(_ buffer: UnsafeMutableRawBufferPointer) {
+        scratchLock.lock()
+        defer { scratchLock.unlock() }
+        ringScratch.append(buffer)
     }
 
     /// Starts an in-place all-reduce of `buffer` (elements of `stride` bytes), in chunks MPI's

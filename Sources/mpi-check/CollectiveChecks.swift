@@ -48,23 +48,29 @@ func checkCollectives(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) 
     comm.ringMinimumBytes = ringSetting
     check(viaMPI == rings[0], "the ring and MPI's all-reduce agree")
 
-    // bf16 all-reduce (gradient compression): exact on values whose sums bf16 holds exactly,
-    // and on others within a bf16 rounding per partial sum.
-    var exactBF16 = (0..<40).map { BFloat16.bits(Float($0 % 8) + Float(rank) * 0.5) }
-    let exactPending = exactBF16.withUnsafeMutableBufferPointer { comm.startAllReduceSumBF16($0) }
-    exactPending.wait()
-    check(exactBF16.enumerated().allSatisfy {
-        Float(bitPattern: UInt32($0.element) << 16) == Float(size * ($0.offset % 8)) + 0.25 * Float(size * (size - 1))
-    }, "startAllReduceSumBF16 on exactly representable sums")
-    let values = (0..<257).map { i in Float(i) * 0.01 + Float(rank) * 0.003 }
-    var roundedBF16 = values.map(BFloat16.bits)
-    let roundedPending = roundedBF16.withUnsafeMutableBufferPointer { comm.startAllReduceSumBF16($0) }
-    roundedPending.wait()
-    let worst = zip(roundedBF16, 0..<257).map { bits, i -> Float in
-        let exact = (0..<size).map { r in Float(i) * 0.01 + Float(r) * 0.003 }.reduce(0, +)
-        return abs(Float(bitPattern: UInt32(bits) << 16) - exact) / max(abs(exact), 1e-3)
-    }.max() ?? 1
-    check(worst <= Float(size) / 256, "startAllReduceSumBF16 within bf16 rounding per partial sum (worst \(worst))")
+    // bf16 all-reduce (gradient compression), through MPI's operation (short buffers) and around
+    // the ring (from ringMinimumBytes): exact on values whose sums bf16 holds exactly, within a
+    // bf16 rounding per partial sum on others, and the same bits on every rank.
+    for (count, path) in [(257, "MPI's operation"), (comm.ringMinimumBytes / 2 + 3 * size + 1, "the ring")] {
+        var exactBF16 = (0..<count).map { BFloat16.bits(Float($0 % 8) + Float(rank) * 0.5) }
+        let exactPending = exactBF16.withUnsafeMutableBufferPointer { comm.startAllReduceSumBF16($0) }
+        exactPending.wait()
+        check(exactBF16.enumerated().allSatisfy {
+            Float(bitPattern: UInt32($0.element) << 16) == Float(size * ($0.offset % 8)) + 0.25 * Float(size * (size - 1))
+        }, "startAllReduceSumBF16 (\(path), \(count) values) on exactly representable sums")
+        func value(_ i: Int, _ r: Int) -> Float { Float(i % 257) * 0.01 + Float(r) * 0.003 }
+        var roundedBF16 = (0..<count).map { BFloat16.bits(value($0, rank)) }
+        let roundedPending = roundedBF16.withUnsafeMutableBufferPointer { comm.startAllReduceSumBF16($0) }
+        roundedPending.wait()
+        let worst = roundedBF16.enumerated().map { i, bits -> Float in
+            let exact = (0..<size).map { r in value(i, r) }.reduce(0, +)
+            return abs(Float(bitPattern: UInt32(bits) << 16) - exact) / max(abs(exact), 1e-3)
+        }.max() ?? 1
+        check(worst <= Float(size) / 256, "startAllReduceSumBF16 (\(path)) within bf16 rounding per partial sum (worst \(worst))")
+        let digest = roundedBF16.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+        let digests = comm.allGather(withUnsafeBytes(of: digest) { Array($0) })
+        check(digests.allSatisfy { $0 == digests[0] }, "startAllReduceSumBF16 (\(path)) gives every rank the same bits")
+    }
 
     // broadcast from the last rank
     var message = Array("rank \(rank)".utf8) + [UInt8](repeating: 0, count: 8)
