@@ -25,6 +25,9 @@ public final class DataParallel {
     public private(set) var lastBucketTimes: [(start: Double, end: Double)] = []
     private var launchTimes: [Double] = []
     let options: Options
+    /// The L2 norm of the averaged gradient of every parameter at the last synchronisation (what
+    /// the optimizer applies, after any compression), the same on every rank.
+    public private(set) var lastGradientNorm = 0.0
     /// Gradient synchronisations so far (one per optimizer step); PowerSGD starts after its warm-up.
     public var synchronizedSteps = 0
 
@@ -177,8 +180,13 @@ public final class DataParallel {
         lastBucketTimes = times
         launchTimes.removeAll(keepingCapacity: true)
         // NaN and ±Inf survive a sum, so any rank's bad gradient shows in every rank's result.
-        var reducedFinite = true
-        for bucket in buckets where !bucket.unpack(scale: 1 / Float(communicator.size)) { reducedFinite = false }
+        var reducedFinite = true, sumOfSquares = 0.0
+        for bucket in buckets {
+            let (finite, squares) = bucket.unpack(scale: 1 / Float(communicator.size))
+            if !finite { reducedFinite = false }
+            sumOfSquares += squares
+        }
+        lastGradientNorm = sumOfSquares.squareRoot()
         // Decided on the reduced values, which every rank shares, so all ranks enter the collective below or none.
         guard !reducedFinite else { return [] }
         // Rare path: one more collective to name the ranks.

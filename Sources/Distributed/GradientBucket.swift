@@ -113,16 +113,9 @@ final class GradientBucket {
     }
 
     /// Scales the reduced values by `scale` in place (every parameter's `grad` views them since
-    /// `pack`); returns false if any reduced value is NaN or ±Inf.
-    func unpack(scale: Float) -> Bool {
-        var finite = true
-        let values = buffer.baseAddress!
-        for i in 0..<buffer.count {
-            let v = values[i]
-            if !v.isFinite { finite = false }
-            values[i] = v * scale
-        }
-        return finite
+    /// `pack`); returns whether every reduced value is finite, and their sum of squares.
+    func unpack(scale: Float) -> (finite: Bool, sumOfSquares: Double) {
+        ElementwiseKernel.scaleCheckingFinite(buffer.baseAddress!, count: buffer.count, by: scale)
     }
 
     func reset() {

@@ -166,6 +166,35 @@ public enum ElementwiseKernel {
         return (lanes.sum() + rest) == 0
     }
 
+    /// Multiplies x by `scale` in place; returns whether every value was finite and Σ(scaled x)²
+    /// (in Double over chunks; a value beyond √Float.max makes the sum infinite, not the answer).
+    public static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Float>, count: Int, by scale: Float) -> (finite: Bool, sumOfSquares: Double) {
+        var zeros = SIMD16<Float>(repeating: 0)
+        var total = 0.0
+        var i = 0
+        while i + 16 <= count {
+            let end = min(count - 15, i + 1024)
+            var squares = SIMD16<Float>(repeating: 0)
+            while i < end {
+                let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) * scale
+                zeros += v * 0
+                squares += v * v
+                UnsafeMutableRawPointer(x + i).storeBytes(of: v, as: SIMD16<Float>.self)
+                i += 16
+            }
+            total += Double(squares.sum())
+        }
+        var rest: Float = 0
+        while i < count {
+            let v = x[i] * scale
+            rest += v * 0
+            total += Double(v * v)
+            x[i] = v
+            i += 1
+        }
+        return ((zeros.sum() + rest) == 0, total)
+    }
+
     /// Σx in Double.
     public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Double {
         var total: Double = 0

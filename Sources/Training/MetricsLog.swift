@@ -40,14 +40,18 @@ public final class MetricsLog {
         }
     }
 
+    /// `gradNorm`: the L2 norm of the averaged gradient the optimizer applied at `step` (Lightning's `grad_2.0_norm_total`).
     public func logTrain(step: Int, epoch: Double, loss: Double, accuracy: Double, lr: Double, imagesPerSecond: Double,
-                         badSamples: Int = 0) {
+                         gradNorm: Double, badSamples: Int = 0) {
         var record: [String: Any] = ["kind": "train", "step": step, "epoch": epoch, "loss": loss, "accuracy": accuracy, "lr": lr,
                                      "images_per_second": imagesPerSecond, "time": Date().timeIntervalSince1970]
         if badSamples > 0 { record["bad_samples_replaced"] = badSamples }
+        // A skipped (non-finite) step has no norm JSON can hold.
+        if gradNorm.isFinite { record["grad_norm"] = gradNorm }
         write(record)
         tensorBoard.add(scalars: [("train/loss", loss), ("train/accuracy", accuracy), ("train/lr", lr),
-                                  ("train/images_per_second", imagesPerSecond)], step: step)
+                                  ("train/images_per_second", imagesPerSecond)] + (gradNorm.isFinite ? [("train/grad_norm", gradNorm)] : []),
+                        step: step)
         trainPoints.append((step, loss, accuracy))
     }
 

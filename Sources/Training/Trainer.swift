@@ -341,7 +341,7 @@ public final class Trainer {
                             100 * totals.accuracy, lr, rate, Console.duration(remaining),
                             badSamples > 0 ? "  (\(badSamples) bad samples replaced so far)" : ""))
         log?.logTrain(step: progress.globalStep, epoch: epochPosition, loss: totals.meanLoss, accuracy: totals.accuracy,
-                      lr: lr, imagesPerSecond: rate, badSamples: badSamples)
+                      lr: lr, imagesPerSecond: rate, gradNorm: ddp.lastGradientNorm, badSamples: badSamples)
     }
 
     /// This step's micro-batches. Every rank learns whether any rank's data failed to load

@@ -36,6 +36,10 @@ final class DataParallelTests: XCTestCase {
         XCTAssertEqual(ddp.finishGradientSynchronization(), [])
         XCTAssertEqual(model.fc.weight.grad!.toArray(), before)
         XCTAssertEqual(model.unused.weight.grad?.toArray(), [0, 0, 0, 0], "unused parameters take part as zeros")
+        let norm = model.parameters().reduce(0.0) { total, p in total + p.grad!.toArray().reduce(0.0) { $0 + Double($1 * $1) } }
+            .squareRoot()
+        XCTAssertGreaterThan(norm, 0)
+        XCTAssertEqual(ddp.lastGradientNorm, norm, accuracy: 1e-6 * norm, "the logged grad_norm is the applied gradient's")
     }
 
     func testAccumulationCommunicatesOnlyOnTheLastMicroBatch() throws {

@@ -7,6 +7,27 @@ final class KernelTests: XCTestCase {
         return (0..<n).map { _ in Float(rng.uniform() * 2 - 1) }
     }
 
+    /// The gradient buckets' unpack: scaled in place, the sum of squares, and one NaN or ±Inf anywhere (tails included) seen.
+    func testScaleCheckingFinite() {
+        for count in [0, 5, 16, 1000, 1037, 4133] {
+            var x = (0..<count).map { Float($0 % 17) - 8 }
+            let (finite, squares) = x.withUnsafeMutableBufferPointer {
+                ElementwiseKernel.scaleCheckingFinite($0.baseAddress!, count: count, by: 0.5)
+            }
+            XCTAssertTrue(finite)
+            XCTAssertEqual(x, (0..<count).map { (Float($0 % 17) - 8) * 0.5 })
+            XCTAssertEqual(squares, x.reduce(0.0) { $0 + Double($1 * $1) }, accuracy: 1e-9)
+            for bad in [Float.nan, .infinity, -.infinity] where count > 0 {
+                for at in Set([0, count / 2, count - 1]) {
+                    var y = [Float](repeating: 1, count: count)
+                    y[at] = bad
+                    let result = y.withUnsafeMutableBufferPointer { ElementwiseKernel.scaleCheckingFinite($0.baseAddress!, count: count, by: 2) }
+                    XCTAssertFalse(result.finite, "\(bad) at \(at) of \(count)")
+                }
+            }
+        }
+    }
+
     func testSgemmAgainstNaiveProduct() {
         for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
             let (m, n, k) = (7, 5, 9)

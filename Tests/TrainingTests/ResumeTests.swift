@@ -57,6 +57,8 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(objects.count, lines.count)
         XCTAssertEqual(objects.filter { $0["kind"] as? String == "eval" }.count, 2, "one evaluation per epoch")
         XCTAssertTrue(objects.contains { $0["kind"] as? String == "train" && $0["lr"] is Double && $0["images_per_second"] is Double })
+        XCTAssertTrue(objects.filter { $0["kind"] as? String == "train" }.allSatisfy { ($0["grad_norm"] as? Double ?? 0) > 0 },
+                      "every train record has the gradient's norm")
         let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/logs/run.json"))) as! [String: Any]
         XCTAssertEqual(run["world_size"] as? Int, 1)
         XCTAssertNotNil((run["config"] as? [String: Any])?["batch_size"])
