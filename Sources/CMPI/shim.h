@@ -23,4 +23,5 @@ static inline MPI_Errhandler ddp_mpi_errors_return(void) { return MPI_ERRORS_RET
 static inline int ddp_mpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline MPI_Datatype ddp_mpi_long_long(void) { return MPI_LONG_LONG; }
 static inline int ddp_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int ddp_mpi_undefined(void) { return MPI_UNDEFINED; }
 #endif

@@ -22,6 +22,11 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// The ring all-reduce's own messages, apart from every other point-to-point message.
     private var ringComm: MPI_Comm?
     private var ringTag: Int32 = 0
+    /// Set when all-reduces go hierarchically (`DDPTRAIN_HIERARCHICAL_ALLREDUCE=1`).
+    private var hierarchy: HostHierarchy?
+    private var lastHierarchical: HierarchicalAllReduce?
+    private let hierarchicalOrder = NSLock()
+    private var leaderTag: Int32 = 0
     /// Idle scratch buffers of finished rings (`borrowRingScratch`).
     private var ringScratch: [UnsafeMutableRawBufferPointer] = []
     private let scratchLock = NSLock()
@@ -68,6 +73,38 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         MPI_Comm_set_errhandler(ringComm, ddp_mpi_errors_return())
         if let bytes = System.environment("DDPTRAIN_RING_BYTES").flatMap(Int.init) { ringMinimumBytes = bytes }
         watch = CollectiveWatch(rank: rank, size: size, world: world, timeout: 300)
+        if System.environment("DDPTRAIN_HIERARCHICAL_ALLREDUCE") == "1" {
+            hierarchy = Self.makeHierarchy(world: world, nodeComm: nodeComm, rank: r,
+                                           ranksPerHost: System.environment("DDPTRAIN_RANKS_PER_HOST").flatMap(Int32.init))
+        }
+    }
+
+    /// The communicators of the hierarchical all-reduce, made by every rank at once. Hosts are
+    /// the ranks MPI finds sharing memory, or blocks of `ranksPerHost` consecutive ranks (to run
+    /// the hierarchy's every stage on one machine).
+    private static func makeHierarchy(world: MPI_Comm?, nodeComm: MPI_Comm?, rank: Int32, ranksPerHost: Int32?) -> HostHierarchy {
+        var host = nodeComm
+        if let ranksPerHost, ranksPerHost > 0 {
+            host = ddp_mpi_comm_null()
+            MPI_Comm_split(world, rank / ranksPerHost, rank, &host)
+        }
+        var localRank: Int32 = 0
+        MPI_Comm_rank(host, &localRank)
+        var reduceComm = ddp_mpi_comm_null(), broadcastComm = ddp_mpi_comm_null(), leaderComm = ddp_mpi_comm_null()
+        MPI_Comm_dup(host, &reduceComm)
+        MPI_Comm_dup(host, &broadcastComm)
+        MPI_Comm_split(world, localRank == 0 ? 0 : ddp_mpi_undefined(), rank, &leaderComm)
+        if host != nodeComm { MPI_Comm_free(&host) }
+        var hostIndex: Int32 = 0, hosts: Int32 = 1
+        if localRank == 0 {
+            MPI_Comm_rank(leaderComm, &hostIndex)
+            MPI_Comm_size(leaderComm, &hosts)
+        }
+        MPI_Comm_set_errhandler(reduceComm, ddp_mpi_errors_return())
+        MPI_Comm_set_errhandler(broadcastComm, ddp_mpi_errors_return())
+        if localRank == 0 { MPI_Comm_set_errhandler(leaderComm, ddp_mpi_errors_return()) }
+        return HostHierarchy(reduceComm: reduceComm, broadcastComm: broadcastComm, leaderComm: leaderComm, isLeader: localRank == 0,
+                             host: Int(hostIndex), hosts: Int(hosts))
     }
 
     /// Seconds any collective may take before every rank that can still act names it and the
@@ -93,6 +130,10 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         mpi { watch.finish() }
         MPI_Comm_free(&nodeComm)
         MPI_Comm_free(&ringComm)
+        if let hierarchy {
+            var comms = [hierarchy.reduceComm, hierarchy.broadcastComm] + (hierarchy.isLeader ? [hierarchy.leaderComm] : [])
+            for i in comms.indices { MPI_Comm_free(&comms[i]) }
+        }
         MPI_Finalize()
         scratchLock.lock()
         for buffer in ringScratch { buffer.deallocate() }
@@ -276,9 +317,20 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     /// Starts `buffer`'s all-reduce around the ring when it is large enough to be bandwidth-bound
     /// (`ringMinimumBytes`), else nil.
-    private func startRing(_ buffer: UnsafeMutableRawBufferPointer, element: RingElement) -> RingAllReduce? {
+    private func startRing(_ buffer: UnsafeMutableRawBufferPointer, element: RingElement) -> PolledCollective? {
         let count = buffer.count / element.stride
         guard size > 1, ringMinimumBytes > 0, buffer.count >= ringMinimumBytes, count / size < Int(Int32.max) - 1 else { return nil }
+        if let hierarchy, count < Int(Int32.max) {
+            mpi { watch.enter() }
+            let collective = HierarchicalAllReduce(
+                owner: self, hierarchy: hierarchy, buffer: buffer, element: element,
+                reduceOperation: element == .float32 ? ddp_mpi_sum() : bf16Sum, previous: lastHierarchical, order: hierarchicalOrder,
+                nextTag: { [unowned self] in self.leaderTag = self.leaderTag % 30_000 + 1; return self.leaderTag },
+                operation: currentOperation ?? "hierarchical all-reduce")
+            lastHierarchical = collective
+            track(collective)
+            return collective
+        }
         ringTag = ringTag % 30_000 + 1
         let tag = ringTag
         mpi { watch.enter() }
