@@ -30,8 +30,9 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// Idle scratch buffers of finished rings (`borrowRingScratch`).
     private var ringScratch: [UnsafeMutableRawBufferPointer] = []
     private let scratchLock = NSLock()
-    /// Float32 all-reduces from this size on go around the ring (`RingAllReduce`); smaller ones,
-    /// where latency rules, through MPI's own. 0 turns the ring off (`DDPTRAIN_RING_BYTES`).
+    /// All-reduces (float32 or bf16) from this size on go around the ring (`RingAllReduce`), or
+    /// through the hierarchy when it is on; smaller ones, where latency rules, through MPI's own.
+    /// 0 turns both off (`DDPTRAIN_RING_BYTES`).
     public var ringMinimumBytes = 1 << 20
     /// Serialises every MPI call (MPI_THREAD_SERIALIZED).
     private let mpiLock = NSLock()
@@ -315,8 +316,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
                        op: bf16Sum, what: "MPI_Iallreduce (bf16)")
     }
 
-    /// Starts `buffer`'s all-reduce around the ring when it is large enough to be bandwidth-bound
-    /// (`ringMinimumBytes`), else nil.
+    /// Starts `buffer`'s all-reduce around the ring, or hierarchically when that is on, when it is
+    /// large enough to be bandwidth-bound (`ringMinimumBytes`); else nil.
     private func startRing(_ buffer: UnsafeMutableRawBufferPointer, element: RingElement) -> PolledCollective? {
         let count = buffer.count / element.stride
         guard size > 1, ringMinimumBytes > 0, buffer.count >= ringMinimumBytes, count / size < Int(Int32.max) - 1 else { return nil }
