@@ -30,6 +30,8 @@ public protocol Communicator: AnyObject {
     func abort(code: Int32) -> Never
     /// Seconds any collective may take before the job ends, naming it and the ranks missing.
     var collectiveTimeout: Double { get set }
+    /// How large all-reduces travel, for the start-up lines ("ring from 1 MiB").
+    var allReduceRoute: String { get }
     /// Where the job is ("step 120"), for that message.
     var progressContext: String { get set }
     /// The name of the collectives being started ("gradient all-reduce"), for that message.
@@ -47,6 +49,9 @@ public protocol PendingCollective: AnyObject {
 }
 
 extension Communicator {
+    /// Communicators of tests and one process: nothing to tell.
+    public var allReduceRoute: String { "MPI's" }
+
     /// Runs `body` with its collectives called `name` in timeout messages.
     public func during<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
         let saved = currentOperation
@@ -105,6 +110,7 @@ public final class SingleProcessCommunicator: Communicator {
     }
     public func barrier() {}
     public var collectiveTimeout = 300.0
+    public var allReduceRoute: String { "none (one process)" }
     public var progressContext = ""
     public var currentOperation: String?
     public func abort(code: Int32) -> Never { exit(code) }

@@ -9,6 +9,8 @@ struct HostHierarchy {
     /// Only on each host's first rank.
     let leaderComm: MPI_Comm?
     let isLeader: Bool
+    /// Ranks on this host.
+    let hostSize: Int
     /// This host's index among the hosts, and how many hosts there are.
     let host: Int, hosts: Int
 }

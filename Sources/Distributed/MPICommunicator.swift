@@ -89,8 +89,9 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             host = ddp_mpi_comm_null()
             MPI_Comm_split(world, rank / ranksPerHost, rank, &host)
         }
-        var localRank: Int32 = 0
+        var localRank: Int32 = 0, hostSize: Int32 = 1
         MPI_Comm_rank(host, &localRank)
+        MPI_Comm_size(host, &hostSize)
         var reduceComm = ddp_mpi_comm_null(), broadcastComm = ddp_mpi_comm_null(), leaderComm = ddp_mpi_comm_null()
         MPI_Comm_dup(host, &reduceComm)
         MPI_Comm_dup(host, &broadcastComm)
@@ -105,7 +106,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         MPI_Comm_set_errhandler(broadcastComm, ddp_mpi_errors_return())
         if localRank == 0 { MPI_Comm_set_errhandler(leaderComm, ddp_mpi_errors_return()) }
         return HostHierarchy(reduceComm: reduceComm, broadcastComm: broadcastComm, leaderComm: leaderComm, isLeader: localRank == 0,
-                             host: Int(hostIndex), hosts: Int(hosts))
+                             hostSize: Int(hostSize), host: Int(hostIndex), hosts: Int(hosts))
+    }
+
+    public var allReduceRoute: String {
+        guard ringMinimumBytes > 0 else { return "MPI's" }
+        let from = ringMinimumBytes % 1_048_576 == 0 ? "\(ringMinimumBytes / 1_048_576) MiB" : "\(ringMinimumBytes) bytes"
+        if let hierarchy { return "hierarchical from \(from) (\(hierarchy.hostSize) ranks on this host), MPI's below" }
+        return "ring from \(from), MPI's below"
     }
 
     /// Seconds any collective may take before every rank that can still act names it and the

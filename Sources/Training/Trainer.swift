@@ -171,7 +171,8 @@ public final class Trainer {
         """
         ddptrain \(Self.version): \(config.model) (\(model.parameterCount) parameters) on \(config.data) \
         \(trainData.sampleShape.map(String.init).joined(separator: "x")), \(trainData.count) train / \(evalData.count) eval samples
-          world size \(communicator.size), \(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, OpenBLAS core \(BLAS.coreName)
+          world size \(communicator.size), \(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, OpenBLAS core \(BLAS.coreName)\
+        \(communicator.size > 1 ? ", all-reduce: \(communicator.allReduceRoute)" : "")
           precision \(config.precision.summary)\(config.gradCompression == .none ? "" : ", gradients on the wire: \(config.gradCompression.rawValue)")
           global batch \(globalBatch) (\(config.batchSize) per rank\(config.accumulate > 1 ? " × \(config.accumulate) accumulated" : "")), \
         lr \(String(format: "%.4g", baseLR)) \(config.schedule.rawValue)\(config.warmupEpochs > 0 ? " after \(config.warmupEpochs) warmup epochs" : ""), \

@@ -152,10 +152,10 @@ struct BenchCommand: ParsableCommand {
                     flopsPerImage / 1e9, 100 * mfu, peak[0], ComputePrecision.current.rawValue, rss[0],
                     world > 1 ? String(format: "\n  all-reduce of all gradients alone (float32): %.1f ms, a bus bandwidth of %.2f Gbit/s; "
                                        + "after backward the last rank waits %.1f ms: %.0f%% hidden (gradients on the wire: %@, %.2f MiB a step)"
-                                       + "\n  buckets (MiB): %@; %d of them started during backward",
+                                       + "\n  buckets (MiB): %@; %d of them started during backward; all-reduce: %@",
                                        1000 * communication, busGbps, 1000 * median(\.exposedCommunication), 100 * hidden, config.gradCompression.rawValue, wireMiB,
                                        ddp.bucketSizesInBytes.map { String(format: "%.2f", Double($0) / 1_048_576) }.joined(separator: ", "),
-                                       ddp.lastBucketsStartedDuringBackward) : ""))
+                                       ddp.lastBucketsStartedDuringBackward, communicator.allReduceRoute) : ""))
             }
             return 0
         }
