@@ -387,11 +387,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var op: MPI_Op?
         MPI_Op_create({ input, inout_, count, _ in
             guard let input, let inout_, let count else { return }
-            let a = input.assumingMemoryBound(to: UInt16.self), b = inout_.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<Int(count.pointee) {
-                let sum = Float(bitPattern: UInt32(a[i]) << 16) + Float(bitPattern: UInt32(b[i]) << 16)
-                b[i] = BFloat16.bits(sum)
-            }
+            BFloat16.add(input.assumingMemoryBound(to: UInt16.self), into: inout_.assumingMemoryBound(to: UInt16.self),
+                         count: Int(count.pointee))
         }, 1, &op)
         return op
     }()

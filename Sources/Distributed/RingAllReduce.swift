@@ -115,10 +115,7 @@ enum RingElement {
             let t = target.assumingMemoryBound(to: Float.self), s = source.assumingMemoryBound(to: Float.self)
             for i in 0..<count { t[i] += s[i] }
         case .bf16:
-            let t = target.assumingMemoryBound(to: UInt16.self), s = source.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<count {
-                t[i] = BFloat16.bits(Float(bitPattern: UInt32(t[i]) << 16) + Float(bitPattern: UInt32(s[i]) << 16))
-            }
+            BFloat16.add(source.assumingMemoryBound(to: UInt16.self), into: target.assumingMemoryBound(to: UInt16.self), count: count)
         }
     }
 }

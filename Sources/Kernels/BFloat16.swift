@@ -15,6 +15,14 @@ public enum BFloat16 {
         return UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
     }
 
+    /// `target[i] += source[i]` on bf16 bit patterns: each pair added in float32 and the sum
+    /// rounded back to bf16 (the partial sums of a bf16 all-reduce).
+    public static func add(_ source: UnsafePointer<UInt16>, into target: UnsafeMutablePointer<UInt16>, count: Int) {
+        for i in 0..<count {
+            target[i] = bits(Float(bitPattern: UInt32(target[i]) << 16) + Float(bitPattern: UInt32(source[i]) << 16))
+        }
+    }
+
     @inline(__always)
     static func roundedBits(_ v: SIMD8<UInt32>, isNaN: SIMDMask<SIMD8<Int32>>) -> SIMD8<UInt32> {
         let rounded = (v &+ 0x7FFF &+ ((v &>> 16) & 1)) & 0xFFFF_0000
