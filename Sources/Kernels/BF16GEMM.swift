@@ -29,17 +29,17 @@ public enum BF16GEMM {
         let (rowsB, colsB) = transB ? (n, k) : (k, n)
         switch backend {
         case .oneDNN:
-            let scratch = ThreadScratch.current.reserve(2 * (rowsA * colsA + rowsB * colsB) + 64)
+            let scratch = ThreadScratch.current().reserve(2 * (rowsA * colsA + rowsB * colsB) + 64)
             let a16 = scratch.bindMemory(to: UInt16.self, capacity: rowsA * colsA + rowsB * colsB)
             let b16 = a16 + rowsA * colsA
             for r in 0..<rowsA { BFloat16.convert(a + r * lda, count: colsA, into: a16 + r * colsA) }
             for r in 0..<rowsB { BFloat16.convert(b + r * ldb, count: colsB, into: b16 + r * colsB) }
-            if OneDNNMatmul.run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a16, b: b16,
+            if OneDNNMatmul.run(.bf16, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a16, b: b16,
                                 beta: beta, c: c, ldc: ldc) { return }
             // A shape oneDNN refused: the emulated product below gives the same numerics.
             fallthrough
         case .emulated:
-            let scratch = ThreadScratch.current.reserve(4 * (rowsA * colsA + rowsB * colsB) + 64)
+            let scratch = ThreadScratch.current().reserve(4 * (rowsA * colsA + rowsB * colsB) + 64)
             let a32 = scratch.bindMemory(to: Float.self, capacity: rowsA * colsA + rowsB * colsB)
             let b32 = a32 + rowsA * colsA
             for r in 0..<rowsA { BFloat16.round(a + r * lda, count: colsA, into: a32 + r * colsA) }

@@ -1,7 +1,7 @@
 /// 2-D convolution (cross-correlation, as PyTorch's `conv2d`) on NCHW buffers, lowered to
 /// sgemm over im2col matrices of groups of images, or to Winograd's products for 3x3 stride-1
 /// convolutions.
-public struct Conv2dShape: Equatable, Sendable {
+public struct Conv2dShape: Hashable, Sendable {
     public var batch, inChannels, height, width, outChannels: Int
     public var kernelH, kernelW, strideH, strideW, padH, padW: Int
 
@@ -82,10 +82,20 @@ public enum Conv2dKernel {
     /// backward pass dy) to bf16 and then runs in float32: rounding the transformed operands
     /// instead, as the matrix products would, moved F(4×4)'s gradients by 10× the error a bf16
     /// product may make. So the result is the product of bf16 operands, accumulated in float32.
-    static func roundsOperands(_ s: Conv2dShape) -> Bool { ComputePrecision.current == .bf16 && Winograd.applies(s) }
+    static func roundsOperands(_ s: Conv2dShape) -> Bool {
+        ComputePrecision.current == .bf16 && Winograd.applies(s) && !usesOneDNN(s)
+    }
+
+    /// Under bf16 on a CPU with bf16 instructions, every convolution runs through oneDNN's bf16
+    /// primitives (its own scratch space: no workspace from the caller), where oneDNN has
+    /// primitives for all three passes of the shape.
+    public static func usesOneDNN(_ s: Conv2dShape) -> Bool {
+        ComputePrecision.current == .bf16 && BF16GEMM.backend == .oneDNN && OneDNNConvolution.isAvailable(s, .bf16)
+    }
 
     /// Floats of scratch space the forward pass needs.
     public static func workspaceCount(_ s: Conv2dShape) -> Int {
+        if usesOneDNN(s) { return 0 }
         if Winograd.applies(s) {
             return winogradWeightsCount(s) + WinogradPass.forward.schedule(s).scratchCount
                 + (roundsOperands(s) ? s.inputCount + s.weightCount : 0)
@@ -96,6 +106,7 @@ public enum Conv2dKernel {
     /// Floats of scratch space the backward pass needs (enough for the forward pass too): with
     /// im2col, the forward's and a weight-gradient partial sum for every worker but the first.
     public static func backwardWorkspaceCount(_ s: Conv2dShape) -> Int {
+        if usesOneDNN(s) { return 0 }
         if Winograd.applies(s) {
             return winogradWeightsCount(s) + (WinogradPass.allCases.map { $0.schedule(s).scratchCount }.max() ?? 0)
                 + (roundsOperands(s) ? s.inputCount + s.weightCount + s.outputCount : 0)
@@ -131,6 +142,10 @@ public enum Conv2dKernel {
         let g = s.window
         let k = g.columnRows, p = g.columnCols
         let inPlane = s.inChannels * s.height * s.width
+        if usesOneDNN(s) {
+            OneDNNConvolution.require(OneDNNConvolution.forward(.bf16, s, x: x, weight: weight, bias: bias, y: y), s)
+            return
+        }
         if roundsOperands(s) {
             let rounded = workspace! + winogradWeightsCount(s) + WinogradPass.forward.schedule(s).scratchCount
             BFloat16.roundInParallel(x, count: s.inputCount, into: rounded)
@@ -177,6 +192,13 @@ public enum Conv2dKernel {
                                 dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
                                 workspace: UnsafeMutablePointer<Float>?) {
         if let dBias { sumChannels(dy, into: dBias, batch: s.batch, channels: s.outChannels, plane: s.outH * s.outW) }
+        if usesOneDNN(s) {
+            if let dx { OneDNNConvolution.require(OneDNNConvolution.backwardData(.bf16, s, dy: dy, weight: weight, dx: dx), s) }
+            if let dWeight {
+                OneDNNConvolution.require(OneDNNConvolution.backwardWeights(.bf16, s, x: x, dy: dy, dWeight: dWeight), s)
+            }
+            return
+        }
         if roundsOperands(s) {
             let rounded = workspace! + winogradWeightsCount(s) + (WinogradPass.allCases.map { $0.schedule(s).scratchCount }.max() ?? 0)
             let (x16, w16, dy16) = (rounded, rounded + s.inputCount, rounded + s.inputCount + s.weightCount)

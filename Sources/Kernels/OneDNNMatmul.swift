@@ -1,42 +1,29 @@
 import CDNNL
 import Foundation
 
-/// bf16 × bf16 → float32 matrix products through oneDNN's matmul primitive, which picks
-/// AVX512-BF16 or AMX kernels itself. One primitive per shape, created on first use and kept;
-/// each thread executes on its own stream.
-enum OneDNNMatmul {
+/// Matrix products through oneDNN's matmul primitive, with fp32 or bf16 operands and a
+/// float32 result; oneDNN picks AVX512-BF16 or AMX kernels itself. One primitive per shape,
+/// created on first use and kept, run safely from any thread (`OneDNN.Primitive`).
+public enum OneDNNMatmul {
     /// oneDNN has bf16 instructions to run on here, and its product agreed with the emulated
     /// one on a small case (checked once, so a library or CPU surprise falls back instead of
     /// training on wrong numbers).
     static let isUsable: Bool = {
-        guard System.environment("DDPTRAIN_BF16_BACKEND") != "emulated" else { return false }
-        let isa = dnnl_get_effective_cpu_isa().rawValue
-        let bf16 = dnnl_cpu_isa_avx512_core_bf16.rawValue
-        guard isa & bf16 == bf16, engine != nil else { return false }
+        guard System.environment("DDPTRAIN_BF16_BACKEND") != "emulated", OneDNN.supports(.bf16) else { return false }
         return agreesWithEmulation()
     }()
 
-    static var isaName: String {
-        let isa = dnnl_get_effective_cpu_isa().rawValue
-        if isa & dnnl_cpu_isa_avx512_core_amx.rawValue == dnnl_cpu_isa_avx512_core_amx.rawValue { return "AMX" }
-        if isa & dnnl_cpu_isa_avx512_core_bf16.rawValue == dnnl_cpu_isa_avx512_core_bf16.rawValue { return "AVX512-BF16" }
-        return "no bf16 instructions"
-    }
-
-    nonisolated(unsafe) static let engine: dnnl_engine_t? = {
-        var engine: dnnl_engine_t?
-        return dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success ? engine : nil
-    }()
+    static var isaName: String { OneDNN.isaName }
 
     struct Shape: Hashable {
-        var transA: Bool, transB: Bool, m: Int, n: Int, k: Int, ldc: Int, alpha: Float, beta: Float
+        var element: OneDNN.Element, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, ldc: Int, alpha: Float, beta: Float
     }
 
     /// A primitive and the memory descriptors it was made for.
     final class Plan: @unchecked Sendable {
-        let primitive: dnnl_primitive_t
-        var a = dnnl_memory_desc_t(), b = dnnl_memory_desc_t(), c = dnnl_memory_desc_t()
-        init(primitive: dnnl_primitive_t, a: dnnl_memory_desc_t, b: dnnl_memory_desc_t, c: dnnl_memory_desc_t) {
+        let primitive: OneDNN.Primitive
+        let a: dnnl_memory_desc_t, b: dnnl_memory_desc_t, c: dnnl_memory_desc_t
+        init(primitive: OneDNN.Primitive, a: dnnl_memory_desc_t, b: dnnl_memory_desc_t, c: dnnl_memory_desc_t) {
             self.primitive = primitive; self.a = a; self.b = b; self.c = c
         }
     }
@@ -44,45 +31,33 @@ enum OneDNNMatmul {
     nonisolated(unsafe) private static var plans: [Shape: Plan?] = [:]
     private static let lock = NSLock()
 
-    /// `C = alpha·op(A)·op(B) + beta·C` on dense bf16 operands (op(A) stored m×k or, transposed,
-    /// k×m); false when oneDNN has no primitive for it.
-    static func run(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<UInt16>,
-                    b: UnsafePointer<UInt16>, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
-        let shape = Shape(transA: transA, transB: transB, m: m, n: n, k: k, ldc: ldc, alpha: alpha, beta: beta)
-        guard let engine, let plan = lock.withLock({ () -> Plan? in
+    /// `C = alpha·op(A)·op(B) + beta·C` on dense operands of `element` (op(A) stored m×k or,
+    /// transposed, k×m), C float32 with row stride `ldc`, on `threads` threads; false when
+    /// oneDNN has no primitive for it.
+    public static func run(_ element: OneDNN.Element, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                           a: UnsafeRawPointer, b: UnsafeRawPointer, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+                           threads: Int = BLAS.threads) -> Bool {
+        let shape = Shape(element: element, transA: transA, transB: transB, m: m, n: n, k: k, ldc: ldc, alpha: alpha, beta: beta)
+        guard OneDNN.engine != nil, let plan = lock.withLock({ () -> Plan? in
             if let known = plans[shape] { return known }
-            let made = makePlan(shape, engine: engine)
+            let made = makePlan(shape)
             plans[shape] = made
             return made
-        }), let stream = Streams.current(engine) else { return false }
-        omp_set_num_threads(Int32(BLAS.threads))
-        var memories: [dnnl_memory_t?] = [nil, nil, nil]
-        defer { for memory in memories where memory != nil { dnnl_memory_destroy(memory) } }
-        guard dnnl_memory_create(&memories[0], &plan.a, engine, UnsafeMutableRawPointer(mutating: a)) == dnnl_success,
-              dnnl_memory_create(&memories[1], &plan.b, engine, UnsafeMutableRawPointer(mutating: b)) == dnnl_success,
-              dnnl_memory_create(&memories[2], &plan.c, engine, c) == dnnl_success else { return false }
-        var args = [dnnl_exec_arg_t(arg: ddp_dnnl_arg_src(), memory: memories[0]),
-                    dnnl_exec_arg_t(arg: ddp_dnnl_arg_weights(), memory: memories[1]),
-                    dnnl_exec_arg_t(arg: ddp_dnnl_arg_dst(), memory: memories[2])]
-        guard dnnl_primitive_execute(plan.primitive, stream, 3, &args) == dnnl_success else { return false }
-        return dnnl_stream_wait(stream) == dnnl_success
+        }) else { return false }
+        return plan.primitive.execute([OneDNN.Argument(ddp_dnnl_arg_src(), plan.a, a),
+                                       OneDNN.Argument(ddp_dnnl_arg_weights(), plan.b, b),
+                                       OneDNN.Argument(ddp_dnnl_arg_dst(), plan.c, c)], threads: threads)
     }
 
-    static func makePlan(_ s: Shape, engine: dnnl_engine_t) -> Plan? {
-        var a = dnnl_memory_desc_t(), b = dnnl_memory_desc_t(), c = dnnl_memory_desc_t()
-        var aDims: [dnnl_dim_t] = [dnnl_dim_t(s.m), dnnl_dim_t(s.k)]
-        var aStrides: [dnnl_dim_t] = s.transA ? [1, dnnl_dim_t(s.m)] : [dnnl_dim_t(s.k), 1]
-        var bDims: [dnnl_dim_t] = [dnnl_dim_t(s.k), dnnl_dim_t(s.n)]
-        var bStrides: [dnnl_dim_t] = s.transB ? [1, dnnl_dim_t(s.k)] : [dnnl_dim_t(s.n), 1]
-        var cDims: [dnnl_dim_t] = [dnnl_dim_t(s.m), dnnl_dim_t(s.n)]
-        var cStrides: [dnnl_dim_t] = [dnnl_dim_t(s.ldc), 1]
-        guard dnnl_memory_desc_init_by_strides(&a, 2, &aDims, dnnl_bf16, &aStrides) == dnnl_success,
-              dnnl_memory_desc_init_by_strides(&b, 2, &bDims, dnnl_bf16, &bStrides) == dnnl_success,
-              dnnl_memory_desc_init_by_strides(&c, 2, &cDims, dnnl_f32, &cStrides) == dnnl_success else { return nil }
+    static func makePlan(_ s: Shape) -> Plan? {
+        guard let engine = OneDNN.engine,
+              let a = OneDNN.plainDesc([s.m, s.k], s.element, strides: s.transA ? [1, s.m] : [s.k, 1]),
+              let b = OneDNN.plainDesc([s.k, s.n], s.element, strides: s.transB ? [1, s.k] : [s.n, 1]),
+              let c = OneDNN.plainDesc([s.m, s.n], .f32, strides: [s.ldc, 1]) else { return nil }
+        var (aDesc, bDesc, cDesc) = (a, b, c)
         var desc = dnnl_matmul_desc_t()
-        guard dnnl_matmul_desc_init(&desc, &a, &b, nil, &c) == dnnl_success else { return nil }
-        var attr: dnnl_primitive_attr_t?
-        guard dnnl_primitive_attr_create(&attr) == dnnl_success else { return nil }
+        guard dnnl_matmul_desc_init(&desc, &aDesc, &bDesc, nil, &cDesc) == dnnl_success,
+              let attr = OneDNN.makeAttributes() else { return nil }
         defer { dnnl_primitive_attr_destroy(attr) }
         if s.alpha != 1 {
             var alpha = s.alpha
@@ -96,28 +71,10 @@ enum OneDNNMatmul {
                   dnnl_primitive_attr_set_post_ops(attr, ops) == dnnl_success else { return nil }
         }
         var descriptor: dnnl_primitive_desc_t?
-        guard dnnl_primitive_desc_create(&descriptor, &desc, attr, engine, nil) == dnnl_success else { return nil }
+        guard dnnl_primitive_desc_create(&descriptor, &desc, attr, engine, nil) == dnnl_success, let descriptor else { return nil }
         defer { dnnl_primitive_desc_destroy(descriptor) }
-        var primitive: dnnl_primitive_t?
-        guard dnnl_primitive_create(&primitive, descriptor) == dnnl_success, let primitive else { return nil }
+        guard let primitive = OneDNN.Primitive(descriptor) else { return nil }
         return Plan(primitive: primitive, a: a, b: b, c: c)
-    }
-
-    /// One oneDNN stream per thread (streams are not shared between threads).
-    enum Streams {
-        private static let key: pthread_key_t = {
-            var key = pthread_key_t()
-            pthread_key_create(&key) { dnnl_stream_destroy(OpaquePointer($0)) }
-            return key
-        }()
-
-        static func current(_ engine: dnnl_engine_t) -> dnnl_stream_t? {
-            if let existing = pthread_getspecific(key) { return OpaquePointer(existing) }
-            var stream: dnnl_stream_t?
-            guard dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue) == dnnl_success, let stream else { return nil }
-            pthread_setspecific(key, UnsafeRawPointer(stream))
-            return stream
-        }
     }
 
     /// A 24×40×56 product with every transpose, alpha and beta the kernels use, against the
@@ -134,7 +91,7 @@ enum OneDNNMatmul {
             var a16 = [UInt16](repeating: 0, count: a.count), b16 = [UInt16](repeating: 0, count: b.count)
             BFloat16.convert(a, count: a.count, into: &a16)
             BFloat16.convert(b, count: b.count, into: &b16)
-            guard run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a16, b: b16, beta: beta,
+            guard run(.bf16, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a16, b: b16, beta: beta,
                       c: &got, ldc: n) else { return false }
             let worst = zip(expected, got).map { abs($0 - $1) }.max() ?? .infinity
             if !(worst <= 1e-4) { return false }

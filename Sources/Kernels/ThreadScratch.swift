@@ -22,14 +22,24 @@ final class ThreadScratch {
         return pointer!
     }
 
-    private static let key: pthread_key_t = {
+    /// One scratch per thread and purpose: a caller holding one slot's memory may call code that
+    /// reserves another's (the bf16 operand copies, then oneDNN's scratchpad inside the product).
+    enum Slot: Int, CaseIterable {
+        /// Operand copies of the products (`BF16GEMM`, the oneDNN convolutions' converted operands).
+        case operands
+        /// The scratchpad oneDNN's primitives run in (`OneDNN.Primitive`).
+        case oneDNNScratchpad
+    }
+
+    private static let keys: [pthread_key_t] = Slot.allCases.map { _ in
         var key = pthread_key_t()
         pthread_key_create(&key) { if let raw = $0 { Unmanaged<ThreadScratch>.fromOpaque(raw).release() } }
         return key
-    }()
+    }
 
-    /// This thread's scratch.
-    static var current: ThreadScratch {
+    /// This thread's scratch for `slot`.
+    static func current(_ slot: Slot = .operands) -> ThreadScratch {
+        let key = keys[slot.rawValue]
         if let existing = pthread_getspecific(key) { return Unmanaged<ThreadScratch>.fromOpaque(existing).takeUnretainedValue() }
         let scratch = ThreadScratch()
         pthread_setspecific(key, Unmanaged.passRetained(scratch).toOpaque())

@@ -1,0 +1,189 @@
+import CDNNL
+import Foundation
+
+/// Convolutions through oneDNN's convolution primitives, forward, backward data and backward
+/// weights, for fp32 or bf16 operands (one code path, the element type a parameter), on our
+/// NCHW float32 tensors: operands are reordered into the layout and type the primitive chose
+/// (format `any`), results reordered back. Products accumulate in float32; the input gradient
+/// and the weight gradient are float32. Primitives and reorders are created once per shape and
+/// kept, and run safely from any thread (`OneDNN.Primitive`).
+public enum OneDNNConvolution {
+    public enum Pass: Hashable, Sendable { case forward, backwardData, backwardWeights }
+
+    struct Key: Hashable {
+        var shape: Conv2dShape, element: OneDNN.Element, pass: Pass, hasBias: Bool
+    }
+
+    /// One pass's primitive, the layouts it chose for its three tensors, and the reorders
+    /// between those and ours (nil where they are the same).
+    final class Plan: @unchecked Sendable {
+        let primitive: OneDNN.Primitive
+        /// The primitive's layouts: source (x or dy), weights (w, or dy for the weight
+        /// gradient), result (y, dx or dW).
+        let source: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, result: dnnl_memory_desc_t
+        let toSource: OneDNNReorder?, toWeights: OneDNNReorder?, fromResult: OneDNNReorder?
+        init?(primitive: OneDNN.Primitive, source: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, result: dnnl_memory_desc_t,
+              plainSource: dnnl_memory_desc_t, plainWeights: dnnl_memory_desc_t, plainResult: dnnl_memory_desc_t, accumulate: Bool) {
+            self.primitive = primitive; self.source = source; self.weights = weights; self.result = result
+            func reorder(_ from: dnnl_memory_desc_t, _ to: dnnl_memory_desc_t, accumulate: Bool = false) -> OneDNNReorder?? {
+                if !accumulate && OneDNN.equal(from, to) { return .some(nil) }
+                return OneDNNReorder(from: from, to: to, accumulate: accumulate).map { .some($0) }
+            }
+            guard let toSource = reorder(plainSource, source), let toWeights = reorder(plainWeights, weights),
+                  let fromResult = reorder(result, plainResult, accumulate: accumulate) else { return nil }
+            self.toSource = toSource; self.toWeights = toWeights; self.fromResult = fromResult
+        }
+    }
+
+    nonisolated(unsafe) private static var plans: [Key: Plan?] = [:]
+    private static let lock = NSLock()
+
+    static func plan(_ key: Key) -> Plan? {
+        lock.withLock {
+            if let known = plans[key] { return known }
+            let made = makePlan(key)
+            plans[key] = made
+            return made
+        }
+    }
+
+    /// The implementation oneDNN chose for a pass ("brg:avx512_core_bf16", "jit:avx512_core", ...).
+    public static func implementation(_ s: Conv2dShape, _ element: OneDNN.Element, _ pass: Pass) -> String? {
+        plan(Key(shape: s, element: element, pass: pass, hasBias: false))?.primitive.implementation
+    }
+
+    /// oneDNN has primitives (and reorders) for all three passes of `s` in `element`; decided
+    /// once per shape, when the primitives are made.
+    public static func isAvailable(_ s: Conv2dShape, _ element: OneDNN.Element) -> Bool {
+        [Pass.forward, .backwardData, .backwardWeights].allSatisfy { plan(Key(shape: s, element: element, pass: $0, hasBias: false)) != nil }
+    }
+
+    /// Stops the process when a primitive oneDNN accepted failed to run (out of memory, or a
+    /// library fault): a wrong gradient must not train on silently.
+    public static func require(_ succeeded: Bool, _ s: Conv2dShape) {
+        guard !succeeded else { return }
+        preconditionFailure("oneDNN failed to run a convolution it had accepted (\(s)); DDPTRAIN_BF16_BACKEND=emulated avoids oneDNN")
+    }
+
+    /// Threads a call uses: all of the rank's, or one inside another parallel loop's chunk.
+    static var threads: Int { Parallel.isInsideChunk ? 1 : Parallel.threadCount }
+
+    /// `y = conv(x, w) + b`, `y` overwritten; false when oneDNN has no primitive for it.
+    public static func forward(_ element: OneDNN.Element, _ s: Conv2dShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) -> Bool {
+        guard let plan = plan(Key(shape: s, element: element, pass: .forward, hasBias: bias != nil)) else { return false }
+        return run(plan, source: x, weights: weight, result: y) { source, weights, result in
+            var args = [OneDNN.Argument(ddp_dnnl_arg_src(), plan.source, source),
+                        OneDNN.Argument(ddp_dnnl_arg_weights(), plan.weights, weights),
+                        OneDNN.Argument(ddp_dnnl_arg_dst(), plan.result, result)]
+            if let bias, let desc = OneDNN.plainDesc([s.outChannels], .f32) {
+                args.append(OneDNN.Argument(ddp_dnnl_arg_bias(), desc, bias))
+            }
+            return args
+        }
+    }
+
+    /// `dx = conv_backward_data(dy, w)`, `dx` overwritten; false when oneDNN has no primitive for it.
+    public static func backwardData(_ element: OneDNN.Element, _ s: Conv2dShape, dy: UnsafePointer<Float>,
+                                    weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) -> Bool {
+        guard let plan = plan(Key(shape: s, element: element, pass: .backwardData, hasBias: false)) else { return false }
+        return run(plan, source: dy, weights: weight, result: dx) { source, weights, result in
+            [OneDNN.Argument(ddp_dnnl_arg_diff_dst(), plan.source, source),
+             OneDNN.Argument(ddp_dnnl_arg_weights(), plan.weights, weights),
+             OneDNN.Argument(ddp_dnnl_arg_diff_src(), plan.result, result)]
+        }
+    }
+
+    /// `dW += conv_backward_weights(x, dy)`; false when oneDNN has no primitive for it.
+    /// (The plan's "weights" operand here is dy.)
+    public static func backwardWeights(_ element: OneDNN.Element, _ s: Conv2dShape, x: UnsafePointer<Float>,
+                                       dy: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>) -> Bool {
+        guard let plan = plan(Key(shape: s, element: element, pass: .backwardWeights, hasBias: false)) else { return false }
+        return run(plan, source: x, weights: dy, result: dWeight) { source, diffDst, result in
+            [OneDNN.Argument(ddp_dnnl_arg_src(), plan.source, source),
+             OneDNN.Argument(ddp_dnnl_arg_diff_dst(), plan.weights, diffDst),
+             OneDNN.Argument(ddp_dnnl_arg_diff_weights(), plan.result, result)]
+        }
+    }
+
+    /// Reorders the two operands into the primitive's layouts (where they differ from ours),
+    /// runs it, and reorders the result back into ours (the weight gradient's reorder adds).
+    private static func run(_ plan: Plan, source: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                            result: UnsafeMutablePointer<Float>,
+                            arguments: (UnsafeRawPointer, UnsafeRawPointer, UnsafeMutableRawPointer) -> [OneDNN.Argument]) -> Bool {
+        let threads = threads
+        let sizes = [plan.toSource == nil ? 0 : OneDNN.bytes(plan.source), plan.toWeights == nil ? 0 : OneDNN.bytes(plan.weights),
+                     plan.fromResult == nil ? 0 : OneDNN.bytes(plan.result)].map { ($0 + 63) / 64 * 64 }
+        let scratch = ThreadScratch.current(.operands).reserve(max(sizes.reduce(0, +), 64))
+        let sourceData = plan.toSource == nil ? UnsafeMutableRawPointer(mutating: source) : scratch
+        let weightsData = plan.toWeights == nil ? UnsafeMutableRawPointer(mutating: weights) : scratch + sizes[0]
+        let resultData = plan.fromResult == nil ? UnsafeMutableRawPointer(result) : scratch + sizes[0] + sizes[1]
+        if let reorder = plan.toSource, !reorder.run(source, sourceData, threads: threads) { return false }
+        if let reorder = plan.toWeights, !reorder.run(weights, weightsData, threads: threads) { return false }
+        guard plan.primitive.execute(arguments(sourceData, weightsData, resultData), threads: threads) else { return false }
+        return plan.fromResult?.run(resultData, result, threads: threads) ?? true
+    }
+
+    private static func makePlan(_ key: Key) -> Plan? {
+        let s = key.shape, e = key.element
+        let srcDims = [s.batch, s.inChannels, s.height, s.width], weightDims = [s.outChannels, s.inChannels, s.kernelH, s.kernelW]
+        let dstDims = [s.batch, s.outChannels, s.outH, s.outW]
+        guard let engine = OneDNN.engine, s.batch > 0,
+              var src = OneDNN.anyDesc(srcDims, e), var wei = OneDNN.anyDesc(weightDims, e), var dst = OneDNN.anyDesc(dstDims, e),
+              var bias = OneDNN.plainDesc([s.outChannels], .f32),
+              let plainSrc = OneDNN.plainDesc(srcDims, .f32), let plainWei = OneDNN.plainDesc(weightDims, .f32),
+              let plainDst = OneDNN.plainDesc(dstDims, .f32),
+              var dstF32 = OneDNN.anyDesc(dstDims, .f32), var srcF32 = OneDNN.anyDesc(srcDims, .f32),
+              var weiF32 = OneDNN.anyDesc(weightDims, .f32),
+              let attr = OneDNN.makeAttributes() else { return nil }
+        defer { dnnl_primitive_attr_destroy(attr) }
+        var strides: [dnnl_dim_t] = [dnnl_dim_t(s.strideH), dnnl_dim_t(s.strideW)]
+        var padL: [dnnl_dim_t] = [dnnl_dim_t(s.padH), dnnl_dim_t(s.padW)]
+        // The right/bottom padding that gives our output size (less than the left where the
+        // stride leaves the last rows out).
+        var padR: [dnnl_dim_t] = [dnnl_dim_t((s.outH - 1) * s.strideH + s.kernelH - s.height - s.padH),
+                                  dnnl_dim_t((s.outW - 1) * s.strideW + s.kernelW - s.width - s.padW)]
+        // Results are float32 (the product accumulates in float32 and our tensors hold it).
+        var forwardDesc = dnnl_convolution_desc_t()
+        let status = withUnsafePointer(to: &bias) { biasDesc in
+            dnnl_convolution_forward_desc_init(&forwardDesc, dnnl_forward_training, dnnl_convolution_direct, &src, &wei,
+                                               key.hasBias ? biasDesc : nil, &dstF32, &strides, &padL, &padR)
+        }
+        guard status == dnnl_success else { return nil }
+        var forwardPD: dnnl_primitive_desc_t?
+        guard dnnl_primitive_desc_create(&forwardPD, &forwardDesc, attr, engine, nil) == dnnl_success, let forwardPD else { return nil }
+        defer { dnnl_primitive_desc_destroy(forwardPD) }
+        var descriptor: dnnl_primitive_desc_t?
+        let queries: (source: dnnl_query_t, weights: dnnl_query_t, result: dnnl_query_t)
+        let plain: (source: dnnl_memory_desc_t, result: dnnl_memory_desc_t)
+        switch key.pass {
+        case .forward:
+            descriptor = forwardPD
+            queries = (dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md)
+            plain = (plainSrc, plainDst)
+        case .backwardData:
+            var desc = dnnl_convolution_desc_t()
+            guard dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &srcF32, &wei, &dst,
+                                                           &strides, &padL, &padR) == dnnl_success,
+                  dnnl_primitive_desc_create(&descriptor, &desc, attr, engine, forwardPD) == dnnl_success else { return nil }
+            queries = (dnnl_query_diff_dst_md, dnnl_query_weights_md, dnnl_query_diff_src_md)
+            plain = (plainDst, plainSrc)
+        case .backwardWeights:
+            var desc = dnnl_convolution_desc_t()
+            guard dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &weiF32, nil, &dst,
+                                                              &strides, &padL, &padR) == dnnl_success,
+                  dnnl_primitive_desc_create(&descriptor, &desc, attr, engine, forwardPD) == dnnl_success else { return nil }
+            queries = (dnnl_query_src_md, dnnl_query_diff_dst_md, dnnl_query_diff_weights_md)
+            plain = (plainSrc, plainDst)
+        }
+        guard let descriptor else { return nil }
+        defer { if key.pass != .forward { dnnl_primitive_desc_destroy(descriptor) } }
+        guard let primitive = OneDNN.Primitive(descriptor),
+              let source = dnnl_primitive_desc_query_md(descriptor, queries.source, 0)?.pointee,
+              let weights = dnnl_primitive_desc_query_md(descriptor, queries.weights, 0)?.pointee,
+              let result = dnnl_primitive_desc_query_md(descriptor, queries.result, 0)?.pointee else { return nil }
+        return Plan(primitive: primitive, source: source, weights: weights, result: result, plainSource: plain.source,
+                    plainWeights: key.pass == .backwardWeights ? plainDst : plainWei,
+                    plainResult: key.pass == .backwardWeights ? plainWei : plain.result, accumulate: key.pass == .backwardWeights)
+    }
+}
