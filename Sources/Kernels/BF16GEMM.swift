@@ -11,7 +11,9 @@ public enum BF16GEMM {
     }
 
     /// The backend this process uses, chosen once.
-    public static let backend: Backend = OneDNNMatmul.isUsable ? .oneDNN : .emulated
+    /// oneDNN where the CPU has bf16 instructions and its products and convolutions pass the
+    /// start-up self-checks (`OneDNNMatmul.isUsable`, `OneDNNConvolution.passesSelfCheck`).
+    public static let backend: Backend = OneDNNMatmul.isUsable && OneDNNConvolution.passesSelfCheck(.bf16) ? .oneDNN : .emulated
 
     /// What the start-up summary and `bench` say about the bf16 products.
     public static var description: String {

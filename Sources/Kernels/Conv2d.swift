@@ -193,10 +193,7 @@ public enum Conv2dKernel {
                                 workspace: UnsafeMutablePointer<Float>?) {
         if let dBias { sumChannels(dy, into: dBias, batch: s.batch, channels: s.outChannels, plane: s.outH * s.outW) }
         if usesOneDNN(s) {
-            if let dx { OneDNNConvolution.require(OneDNNConvolution.backwardData(.bf16, s, dy: dy, weight: weight, dx: dx), s) }
-            if let dWeight {
-                OneDNNConvolution.require(OneDNNConvolution.backwardWeights(.bf16, s, x: x, dy: dy, dWeight: dWeight), s)
-            }
+            OneDNNConvolution.require(OneDNNConvolution.backward(.bf16, s, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight), s)
             return
         }
         if roundsOperands(s) {

@@ -1,4 +1,5 @@
 import CDNNL
+import Dispatch
 import Foundation
 
 /// Convolutions through oneDNN's convolution primitives, forward, backward data and backward
@@ -83,43 +84,70 @@ public enum OneDNNConvolution {
         }
     }
 
+    /// `dx = conv_backward_data(dy, w)` (overwritten) and `dW += conv_backward_weights(x, dy)`,
+    /// either optional; dy is converted once where both passes take it in the same layout.
+    /// False when oneDNN has no primitive for them.
+    public static func backward(_ element: OneDNN.Element, _ s: Conv2dShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?) -> Bool {
+        let data = dx == nil ? nil : plan(Key(shape: s, element: element, pass: .backwardData, hasBias: false))
+        let weights = dWeight == nil ? nil : plan(Key(shape: s, element: element, pass: .backwardWeights, hasBias: false))
+        if (dx != nil && data == nil) || (dWeight != nil && weights == nil) { return false }
+        // The weight gradient's dy is its "weights" operand; share it with backward data's source.
+        var shared: UnsafeRawPointer?
+        if let data, let weights, let reorder = data.toSource, weights.toWeights != nil, OneDNN.equal(data.source, weights.weights) {
+            let buffer = ThreadScratch.current(.sharedOperand).reserve(OneDNN.bytes(data.source))
+            guard reorder.run(dy, buffer, threads: threads) else { return false }
+            shared = UnsafeRawPointer(buffer)
+        }
+        if let data, let dx {
+            let ok = run(data, source: dy, weights: weight, result: dx, sourceReady: shared) { source, weights, result in
+                [OneDNN.Argument(ddp_dnnl_arg_diff_dst(), data.source, source),
+                 OneDNN.Argument(ddp_dnnl_arg_weights(), data.weights, weights),
+                 OneDNN.Argument(ddp_dnnl_arg_diff_src(), data.result, result)]
+            }
+            guard ok else { return false }
+        }
+        if let weights, let dWeight {
+            return run(weights, source: x, weights: dy, result: dWeight, weightsReady: shared) { source, diffDst, result in
+                [OneDNN.Argument(ddp_dnnl_arg_src(), weights.source, source),
+                 OneDNN.Argument(ddp_dnnl_arg_diff_dst(), weights.weights, diffDst),
+                 OneDNN.Argument(ddp_dnnl_arg_diff_weights(), weights.result, result)]
+            }
+        }
+        return true
+    }
+
     /// `dx = conv_backward_data(dy, w)`, `dx` overwritten; false when oneDNN has no primitive for it.
     public static func backwardData(_ element: OneDNN.Element, _ s: Conv2dShape, dy: UnsafePointer<Float>,
                                     weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) -> Bool {
-        guard let plan = plan(Key(shape: s, element: element, pass: .backwardData, hasBias: false)) else { return false }
-        return run(plan, source: dy, weights: weight, result: dx) { source, weights, result in
-            [OneDNN.Argument(ddp_dnnl_arg_diff_dst(), plan.source, source),
-             OneDNN.Argument(ddp_dnnl_arg_weights(), plan.weights, weights),
-             OneDNN.Argument(ddp_dnnl_arg_diff_src(), plan.result, result)]
-        }
+        backward(element, s, x: dy, weight: weight, dy: dy, dx: dx, dWeight: nil)
     }
 
     /// `dW += conv_backward_weights(x, dy)`; false when oneDNN has no primitive for it.
-    /// (The plan's "weights" operand here is dy.)
     public static func backwardWeights(_ element: OneDNN.Element, _ s: Conv2dShape, x: UnsafePointer<Float>,
                                        dy: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>) -> Bool {
-        guard let plan = plan(Key(shape: s, element: element, pass: .backwardWeights, hasBias: false)) else { return false }
-        return run(plan, source: x, weights: dy, result: dWeight) { source, diffDst, result in
-            [OneDNN.Argument(ddp_dnnl_arg_src(), plan.source, source),
-             OneDNN.Argument(ddp_dnnl_arg_diff_dst(), plan.weights, diffDst),
-             OneDNN.Argument(ddp_dnnl_arg_diff_weights(), plan.result, result)]
-        }
+        backward(element, s, x: x, weight: x, dy: dy, dx: nil, dWeight: dWeight)
     }
 
-    /// Reorders the two operands into the primitive's layouts (where they differ from ours),
-    /// runs it, and reorders the result back into ours (the weight gradient's reorder adds).
+    /// Reorders the two operands into the primitive's layouts (where they differ from ours and
+    /// the caller has not done it: `sourceReady`, `weightsReady`), runs it, and reorders the
+    /// result back into ours (the weight gradient's reorder adds).
     private static func run(_ plan: Plan, source: UnsafePointer<Float>, weights: UnsafePointer<Float>,
-                            result: UnsafeMutablePointer<Float>,
+                            result: UnsafeMutablePointer<Float>, sourceReady: UnsafeRawPointer? = nil,
+                            weightsReady: UnsafeRawPointer? = nil,
                             arguments: (UnsafeRawPointer, UnsafeRawPointer, UnsafeMutableRawPointer) -> [OneDNN.Argument]) -> Bool {
         let threads = threads
-        let sizes = [plan.toSource == nil ? 0 : OneDNN.bytes(plan.source), plan.toWeights == nil ? 0 : OneDNN.bytes(plan.weights),
+        let toSource = sourceReady == nil ? plan.toSource : nil, toWeights = weightsReady == nil ? plan.toWeights : nil
+        let sizes = [toSource == nil ? 0 : OneDNN.bytes(plan.source), toWeights == nil ? 0 : OneDNN.bytes(plan.weights),
                      plan.fromResult == nil ? 0 : OneDNN.bytes(plan.result)].map { ($0 + 63) / 64 * 64 }
         let scratch = ThreadScratch.current(.operands).reserve(max(sizes.reduce(0, +), 64))
-        let sourceData = plan.toSource == nil ? UnsafeMutableRawPointer(mutating: source) : scratch
-        let weightsData = plan.toWeights == nil ? UnsafeMutableRawPointer(mutating: weights) : scratch + sizes[0]
+        let sourceData = sourceReady.map { UnsafeMutableRawPointer(mutating: $0) }
+            ?? (toSource == nil ? UnsafeMutableRawPointer(mutating: source) : scratch)
+        let weightsData = weightsReady.map { UnsafeMutableRawPointer(mutating: $0) }
+            ?? (toWeights == nil ? UnsafeMutableRawPointer(mutating: weights) : scratch + sizes[0])
         let resultData = plan.fromResult == nil ? UnsafeMutableRawPointer(result) : scratch + sizes[0] + sizes[1]
-        if let reorder = plan.toSource, !reorder.run(source, sourceData, threads: threads) { return false }
-        if let reorder = plan.toWeights, !reorder.run(weights, weightsData, threads: threads) { return false }
+        if let toSource, !toSource.run(source, sourceData, threads: threads) { return false }
+        if let toWeights, !toWeights.run(weights, weightsData, threads: threads) { return false }
         guard plan.primitive.execute(arguments(sourceData, weightsData, resultData), threads: threads) else { return false }
         return plan.fromResult?.run(resultData, result, threads: threads) ?? true
     }
@@ -185,5 +213,49 @@ public enum OneDNNConvolution {
         return Plan(primitive: primitive, source: source, weights: weights, result: result, plainSource: plain.source,
                     plainWeights: key.pass == .backwardWeights ? plainDst : plainWei,
                     plainResult: key.pass == .backwardWeights ? plainWei : plain.result, accumulate: key.pass == .backwardWeights)
+    }
+}
+
+extension OneDNNConvolution {
+    /// The start-up check that oneDNN's convolutions can be trusted in `element`: a small
+    /// convolution, forward and both gradients, agrees with our float32 kernels on the same
+    /// (rounded) operands, and gives the same bits when two threads run it at once as when one
+    /// runs it alone (what went wrong with oneDNN's shared scratchpad).
+    static func passesSelfCheck(_ element: OneDNN.Element) -> Bool {
+        let s = Conv2dShape(batch: 2, inChannels: 8, height: 7, width: 6, outChannels: 16, kernelH: 3, kernelW: 3, padH: 1, padW: 1)
+        var rng = RandomGenerator(seed: 11)
+        func values(_ n: Int) -> [Float] {
+            var v = (0..<n).map { _ in Float(rng.uniform() * 2 - 1) }
+            if element == .bf16 { BFloat16.round(v, count: n, into: &v) }
+            return v
+        }
+        let x = values(s.inputCount), w = values(s.weightCount), dy = values(s.outputCount)
+        @Sendable func viaOneDNN() -> [Float]? {
+            var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
+            var dW = [Float](repeating: 0, count: s.weightCount)
+            guard forward(element, s, x: x, weight: w, bias: nil, y: &y),
+                  backward(element, s, x: x, weight: w, dy: dy, dx: &dx, dWeight: &dW) else { return nil }
+            return y + dx + dW
+        }
+        guard let alone = viaOneDNN() else { return false }
+        let expected: [Float] = ComputePrecision.with(.fp32) {
+            var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
+            var dW = [Float](repeating: 0, count: s.weightCount)
+            var workspace = [Float](repeating: 0, count: max(Conv2dKernel.backwardWorkspaceCount(s), 1))
+            Conv2dKernel.forward(s, x: x, weight: w, bias: nil, y: &y, workspace: &workspace)
+            Conv2dKernel.backward(s, x: x, weight: w, dy: dy, dx: &dx, dWeight: &dW, dBias: nil, workspace: &workspace)
+            return y + dx + dW
+        }
+        let worst = zip(alone, expected).map { abs($0 - $1) }.max() ?? .infinity
+        guard worst <= 1e-4 else { return false }
+        let together = UncheckedSendable(NSLock())
+        nonisolated(unsafe) var agree = true
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            for _ in 0..<3 {
+                let bits = viaOneDNN()?.map(\.bitPattern)
+                if bits != alone.map(\.bitPattern) { together.value.withLock { agree = false } }
+            }
+        }
+        return agree
     }
 }

@@ -27,6 +27,8 @@ final class ThreadScratch {
     enum Slot: Int, CaseIterable {
         /// Operand copies of the products (`BF16GEMM`, the oneDNN convolutions' converted operands).
         case operands
+        /// An operand two oneDNN passes share (the convolution's dy, converted once for both gradients).
+        case sharedOperand
         /// The scratchpad oneDNN's primitives run in (`OneDNN.Primitive`).
         case oneDNNScratchpad
     }

@@ -69,7 +69,7 @@ struct BenchCommand: ParsableCommand {
             for step in 0..<(steps + 2) {
                 let t0 = System.now(), wait0 = stream.waitSeconds
                 guard let batch = try stream.next() else { break }
-                if step == 2 { OpProfiler.isEnabled = profile }
+                if step == 2 { OpProfiler.isEnabled = profile; OneDNNStatistics.reset() }
                 OpProfiler.mark()
                 _ = trainingStep.run([batch])
                 let times = trainingStep.times
@@ -93,6 +93,12 @@ struct BenchCommand: ParsableCommand {
                 console.info("per step, rank 0 (forward: since the previous op ended):")
                 for (name, seconds, calls) in OpProfiler.report().prefix(24) {
                     console.info(String(format: "  %-28@ %9.1f ms  %5d calls", name, 1000 * seconds / timed, calls / max(records.count, 1)))
+                }
+                let reorders = OneDNNStatistics.reorders
+                if reorders.count > 0 {
+                    console.info(String(format: "  oneDNN reorders (inside the ops above): %.1f ms, %d calls, %.1f MiB written",
+                                        1000 * reorders.seconds / timed, reorders.count / max(records.count, 1),
+                                        Double(reorders.bytes) / timed / 1_048_576))
                 }
             }
             func median(_ phase: KeyPath<BenchPhases, Double>) -> Double { BenchPhases.median(records, phase) }

@@ -41,8 +41,14 @@ final class OneDNNTests: XCTestCase {
         func oneDNN(_ element: OneDNN.Element) -> (y: [Float], dx: [Float], dW: [Float]) {
             var y = [Float](repeating: .nan, count: s.outputCount), dx = [Float](repeating: .nan, count: s.inputCount), dW = dW0
             XCTAssertTrue(OneDNNConvolution.forward(element, s, x: x, weight: w, bias: bias, y: &y), "forward \(s)")
-            XCTAssertTrue(OneDNNConvolution.backwardData(element, s, dy: dy, weight: w, dx: &dx), "backward data \(s)")
-            XCTAssertTrue(OneDNNConvolution.backwardWeights(element, s, x: x, dy: dy, dWeight: &dW), "backward weights \(s)")
+            XCTAssertTrue(OneDNNConvolution.backward(element, s, x: x, weight: w, dy: dy, dx: &dx, dWeight: &dW), "backward \(s)")
+            // Each gradient alone (dy converted for one pass) gives the bits of both together
+            // (dy converted once and shared).
+            var dxAlone = [Float](repeating: .nan, count: s.inputCount), dWAlone = dW0
+            XCTAssertTrue(OneDNNConvolution.backwardData(element, s, dy: dy, weight: w, dx: &dxAlone), "backward data \(s)")
+            XCTAssertTrue(OneDNNConvolution.backwardWeights(element, s, x: x, dy: dy, dWeight: &dWAlone), "backward weights \(s)")
+            XCTAssertEqual(dxAlone.map(\.bitPattern), dx.map(\.bitPattern), "dx alone and with dW, \(element) \(s)")
+            XCTAssertEqual(dWAlone.map(\.bitPattern), dW.map(\.bitPattern), "dW alone and with dx, \(element) \(s)")
             return (y, dx, dW)
         }
 
@@ -82,6 +88,13 @@ final class OneDNNTests: XCTestCase {
             assertNear(got.y, want.y, "y \(s)")
             assertNear(got.dx, want.dx, "dx \(s)")
             assertNear(got.dW, want.dW, "dW \(s)")
+        }
+    }
+
+    func testStartUpSelfCheckPasses() {
+        XCTAssertTrue(OneDNNConvolution.passesSelfCheck(.f32))
+        if OneDNN.supports(.bf16) { XCTAssertTrue(OneDNNConvolution.passesSelfCheck(.bf16)) } else {
+            print("OneDNNTests: bf16 self-check not run: this CPU has no AVX512-BF16 or AMX")
         }
     }
 
