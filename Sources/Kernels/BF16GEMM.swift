@@ -23,6 +23,15 @@ public enum BF16GEMM {
         }
     }
 
+    /// A strided float32 matrix as dense bf16 rows, over the rank's threads when it is large
+    /// (a linear layer's activations; inside another loop's chunk it stays on this thread).
+    static func convertRows(_ source: UnsafePointer<Float>, rows: Int, cols: Int, stride: Int, into target: UnsafeMutablePointer<UInt16>) {
+        let (s, t) = (UncheckedSendable(source), UncheckedSendable(target))
+        Parallel.forRanges(rows, grain: max(1, (1 << 16) / max(cols, 1))) { range in
+            for r in range { BFloat16.convert(s.value + r * stride, count: cols, into: t.value + r * cols) }
+        }
+    }
+
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, backend: Backend = backend) {
@@ -34,8 +43,8 @@ public enum BF16GEMM {
             let scratch = ThreadScratch.current().reserve(2 * (rowsA * colsA + rowsB * colsB) + 64)
             let a16 = scratch.bindMemory(to: UInt16.self, capacity: rowsA * colsA + rowsB * colsB)
             let b16 = a16 + rowsA * colsA
-            for r in 0..<rowsA { BFloat16.convert(a + r * lda, count: colsA, into: a16 + r * colsA) }
-            for r in 0..<rowsB { BFloat16.convert(b + r * ldb, count: colsB, into: b16 + r * colsB) }
+            convertRows(a, rows: rowsA, cols: colsA, stride: lda, into: a16)
+            convertRows(b, rows: rowsB, cols: colsB, stride: ldb, into: b16)
             if OneDNNMatmul.run(.bf16, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a16, b: b16,
                                 beta: beta, c: c, ldc: ldc) { return }
             // A shape oneDNN refused: the emulated product below gives the same numerics.
