@@ -15,3 +15,6 @@ fi
 # Idle OpenBLAS threads spin briefly instead of busy-waiting against the kernels' own threads
 # (ddptrain sets this itself when it is missing; test binaries cannot).
 export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
+# oneDNN's OpenMP threads sleep between primitives instead of spinning against ddptrain's own
+# kernel threads (ddptrain sets this itself when it is missing).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}

@@ -113,9 +113,10 @@ public enum BLAS {
     }
 
     /// What ddptrain wants in OpenBLAS's environment, for the variables the user has not set:
-    /// the core type when the loaded one is below the CPU (see `coreTypeToForce`), and a short
-    /// spin for idle BLAS threads (`OPENBLAS_THREAD_TIMEOUT=4`): by default they busy-wait after
-    /// every call and fight the kernels' own threads for the cores (the README has the figures).
+    /// the core type when the loaded one is below the CPU (see `coreTypeToForce`), a short spin
+    /// for idle BLAS threads (`OPENBLAS_THREAD_TIMEOUT=4`; by default they busy-wait after every
+    /// call and fight the kernels' own threads for the cores: the README has the figures), and
+    /// idle OpenMP threads (oneDNN's) that sleep (`OMP_WAIT_POLICY=PASSIVE`).
     public static func tunedEnvironment(current: (String) -> String? = System.environment) -> [String: String] {
         var wanted: [String: String] = [:]
         if let core = coreTypeToForce(loadedCore: coreName, flags: System.cpuFlags(),
@@ -123,6 +124,9 @@ public enum BLAS {
             wanted["OPENBLAS_CORETYPE"] = core
         }
         if current("OPENBLAS_THREAD_TIMEOUT") == nil { wanted["OPENBLAS_THREAD_TIMEOUT"] = "4" }
+        // oneDNN's OpenMP threads sleep between primitives instead of spinning against our
+        // kernels' threads (libgomp reads this when it loads).
+        if current("OMP_WAIT_POLICY") == nil { wanted["OMP_WAIT_POLICY"] = "PASSIVE" }
         return wanted
     }
 

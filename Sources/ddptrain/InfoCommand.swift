@@ -15,7 +15,8 @@ struct InfoCommand: ParsableCommand {
         Runtime.withCommunicator(threads: threads) { communicator, console in
             console.info("ddptrain \(DDPTrain.configuration.version): world size \(communicator.size), OpenBLAS core \(BLAS.coreName), "
                          + "\(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, "
-                         + "OPENBLAS_THREAD_TIMEOUT=\(System.environment("OPENBLAS_THREAD_TIMEOUT") ?? "unset")")
+                         + "OPENBLAS_THREAD_TIMEOUT=\(System.environment("OPENBLAS_THREAD_TIMEOUT") ?? "unset"), "
+                         + "OMP_WAIT_POLICY=\(System.environment("OMP_WAIT_POLICY") ?? "unset")")
             return 0
         }
     }

@@ -281,6 +281,9 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(BLAS.tunedEnvironment(current: { _ in nil })["OPENBLAS_THREAD_TIMEOUT"], "4")
         let set = BLAS.tunedEnvironment(current: { $0 == "OPENBLAS_THREAD_TIMEOUT" ? "8" : nil })
         XCTAssertNil(set["OPENBLAS_THREAD_TIMEOUT"], "the user's value stands")
+        XCTAssertEqual(BLAS.tunedEnvironment(current: { _ in nil })["OMP_WAIT_POLICY"], "PASSIVE")
+        XCTAssertNil(BLAS.tunedEnvironment(current: { $0 == "OMP_WAIT_POLICY" ? "ACTIVE" : nil })["OMP_WAIT_POLICY"],
+                     "the user's OpenMP wait policy stands")
         XCTAssertNil(BLAS.tunedEnvironment(current: { _ in "x" })["OPENBLAS_CORETYPE"])
     }
 
