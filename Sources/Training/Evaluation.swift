@@ -6,7 +6,11 @@ import NN
 /// Loss, accuracy and sample count over a data set, every sample counted once across ranks.
 public struct EvaluationResult: Sendable, Equatable {
     public var loss: Double
+    /// Acc@1.
     public var accuracy: Double
+    /// Acc@5, as torchvision's reference scripts report it: for classification with at least
+    /// five classes, else nil.
+    public var top5Accuracy: Double? = nil
     /// Images evaluated (pixels are counted for the accuracy of segmentation).
     public var samples: Int
 }
@@ -32,6 +36,10 @@ public enum Evaluation {
                 let labelled = Double(batch.labels.filter { $0 >= 0 }.count)
                 totals.lossSum += Double(crossEntropy(logits, labels: batch.labels).item()) * labelled
                 totals.correct += Double(correctPredictions(logits, labels: batch.labels))
+                if reportsTop5(logits) {
+                    totals.correctTop5 += Double(correctPredictions(logits, labels: batch.labels, within: 5))
+                    totals.labelledTop5 += labelled
+                }
                 totals.labelled += labelled
                 totals.images += Double(batch.count)
             }
@@ -41,7 +49,8 @@ public enum Evaluation {
         let global = totals.allReduced(communicator)
         if let failure { throw AgreedFailure(underlying: failure) }
         if global.stopRequests > 0 { throw EvaluationDataFailure(ranks: Int(global.stopRequests)) }
-        return EvaluationResult(loss: global.meanLoss, accuracy: global.accuracy, samples: Int(global.images))
+        return EvaluationResult(loss: global.meanLoss, accuracy: global.accuracy, top5Accuracy: global.top5Accuracy,
+                                samples: Int(global.images))
     }
 }
 
@@ -51,22 +60,27 @@ public struct EvaluationDataFailure: RankSymmetricError, CustomStringConvertible
     public var description: String { "evaluation: a sample did not load on \(ranks) rank\(ranks == 1 ? "" : "s") (see the message above)" }
 }
 
-/// Positions whose highest-scoring class is the label; logits `[N, C, ...]`, labels `N·positions`.
-public func correctPredictions(_ logits: Tensor, labels: [Int32]) -> Int {
+/// Acc@5 applies to classification logits `[N, C]` with at least five classes.
+func reportsTop5(_ logits: Tensor) -> Bool { logits.rank == 2 && logits.shape[1] >= 5 }
+
+/// Positions whose label is among the `k` highest-scoring classes (`k` = 1: the arg-max);
+/// logits `[N, C, ...]`, labels `N·positions`, negative labels ignored. Ties rank the lower
+/// class index first, as an arg-max that keeps the first maximum does.
+public func correctPredictions(_ logits: Tensor, labels: [Int32], within k: Int = 1) -> Int {
     let (n, c) = (logits.shape[0], logits.shape[1])
     let positions = logits.shape.dropFirst(2).reduce(1, *)
     var correct = 0
     for i in 0..<n {
         for p in 0..<positions {
-            let label = labels[i * positions + p]
+            let label = Int(labels[i * positions + p])
             guard label >= 0 else { continue }
-            var best = 0
-            var bestValue = -Float.infinity
-            for k in 0..<c {
-                let v = logits.pointer[(i * c + k) * positions + p]
-                if v > bestValue { bestValue = v; best = k }
+            let score = logits.pointer[(i * c + label) * positions + p]
+            var ahead = 0
+            for other in 0..<c where other != label {
+                let v = logits.pointer[(i * c + other) * positions + p]
+                if v > score || (v == score && other < label) || v.isNaN { ahead += 1 }
             }
-            if best == Int(label) { correct += 1 }
+            if ahead < k { correct += 1 }
         }
     }
     return correct

@@ -55,10 +55,17 @@ public final class MetricsLog {
         trainPoints.append((step, loss, accuracy))
     }
 
-    public func logEval(step: Int, epoch: Double, loss: Double, accuracy: Double, samples: Int) {
-        write(["kind": "eval", "step": step, "epoch": epoch, "loss": loss, "accuracy": accuracy, "samples": samples,
-               "time": Date().timeIntervalSince1970])
-        tensorBoard.add(scalars: [("eval/loss", loss), ("eval/accuracy", accuracy)], step: step)
+    /// One evaluation; `accuracy_top5` and `eval/accuracy_top5` where Acc@5 applies.
+    public func logEval(step: Int, epoch: Double, loss: Double, accuracy: Double, top5Accuracy: Double? = nil, samples: Int) {
+        var record: [String: Any] = ["kind": "eval", "step": step, "epoch": epoch, "loss": loss, "accuracy": accuracy,
+                                     "samples": samples, "time": Date().timeIntervalSince1970]
+        var scalars = [("eval/loss", loss), ("eval/accuracy", accuracy)]
+        if let top5Accuracy {
+            record["accuracy_top5"] = top5Accuracy
+            scalars.append(("eval/accuracy_top5", top5Accuracy))
+        }
+        write(record)
+        tensorBoard.add(scalars: scalars, step: step)
         evalPoints.append((step, loss, accuracy))
         tensorBoard.flush()
         try? CurvesSVG.render(train: trainPoints, eval: evalPoints)

@@ -400,10 +400,11 @@ public final class Trainer {
             throw try stopForDataError(nil, ranks: [])
         }
         model.train()
-        console.info(String(format: "eval after step %d: loss %.4f  accuracy %.2f%%  (%d samples)", progress.globalStep,
-                            result.loss, 100 * result.accuracy, result.samples))
+        let top5 = result.top5Accuracy.map { String(format: "  acc@5 %.2f%%", 100 * $0) } ?? ""
+        console.info(String(format: "eval after step %d: loss %.4f  accuracy %.2f%%%@  (%d samples)", progress.globalStep,
+                            result.loss, 100 * result.accuracy, top5, result.samples))
         log?.logEval(step: progress.globalStep, epoch: Double(progress.epoch), loss: result.loss, accuracy: result.accuracy,
-                     samples: result.samples)
+                     top5Accuracy: result.top5Accuracy, samples: result.samples)
         return result
     }
 

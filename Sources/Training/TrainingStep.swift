@@ -15,17 +15,23 @@ public struct StepTotals: Equatable, Sendable {
     public var stopRequests = 0.0, requeueRequests = 0.0
     /// Samples replaced under `bad_samples: skip` since the previous step.
     public var badSamples = 0.0
+    /// Samples whose label was among the five highest-scoring classes, of those counted for
+    /// Acc@5 (classification with at least five classes; evaluation only).
+    public var correctTop5 = 0.0, labelledTop5 = 0.0
 
     public init() {}
 
-    var packed: [Double] { [lossSum, correct, labelled, images, stopRequests, requeueRequests, badSamples] }
+    var packed: [Double] { [lossSum, correct, labelled, images, stopRequests, requeueRequests, badSamples, correctTop5, labelledTop5] }
 
     init(packed p: [Double]) {
         (lossSum, correct, labelled, images, stopRequests, requeueRequests, badSamples) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+        (correctTop5, labelledTop5) = (p[7], p[8])
     }
 
     public var meanLoss: Double { labelled > 0 ? lossSum / labelled : 0 }
     public var accuracy: Double { labelled > 0 ? correct / labelled : 0 }
+    /// nil where nothing was counted for Acc@5.
+    public var top5Accuracy: Double? { labelledTop5 > 0 ? correctTop5 / labelledTop5 : nil }
 
     /// The sum over every rank.
     public func allReduced(_ communicator: Communicator) -> StepTotals {

@@ -16,7 +16,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "A safetensors file with PyTorch names.") var weights: String?
     @Option(help: "test or train.") var split = "test"
     @Option(help: "Evaluate the first N samples, in file order.") var limit: Int?
-    @Flag(help: "Print {\"loss\":…, \"accuracy\":…, \"samples\":…}.") var json = false
+    @Flag(help: "Print {\"loss\":…, \"accuracy\":…, \"accuracy_top5\":… (5 classes or more), \"samples\":…}.") var json = false
     /// Config flags: the data set (default: the checkpoint's), model options, batch size (default 256), threads.
     @Argument(parsing: .allUnrecognized, help: .hidden) var settings: [String] = []
 
@@ -68,10 +68,13 @@ struct EvalCommand: ParsableCommand {
                                    workers: loading.workers)
             }
             if json {
-                console.info(String(format: "{\"loss\": %.6f, \"accuracy\": %.6f, \"samples\": %d}", result.loss, result.accuracy, result.samples))
+                let top5 = result.top5Accuracy.map { String(format: ", \"accuracy_top5\": %.6f", $0) } ?? ""
+                console.info(String(format: "{\"loss\": %.6f, \"accuracy\": %.6f%@, \"samples\": %d}", result.loss, result.accuracy, top5,
+                                    result.samples))
             } else {
-                console.info(String(format: "%@ on %@ (%@): loss %.4f, accuracy %.2f%%, %d samples", model, dataset.count == 0 ? "nothing" : split,
-                                    checkpoint ?? weights ?? "", result.loss, 100 * result.accuracy, result.samples))
+                let top5 = result.top5Accuracy.map { String(format: ", acc@5 %.2f%%", 100 * $0) } ?? ""
+                console.info(String(format: "%@ on %@ (%@): loss %.4f, accuracy %.2f%%%@, %d samples", model, dataset.count == 0 ? "nothing" : split,
+                                    checkpoint ?? weights ?? "", result.loss, 100 * result.accuracy, top5, result.samples))
             }
             return 0
         }

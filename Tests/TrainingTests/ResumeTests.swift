@@ -56,6 +56,7 @@ final class ResumeTests: XCTestCase {
         let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         XCTAssertEqual(objects.count, lines.count)
         XCTAssertEqual(objects.filter { $0["kind"] as? String == "eval" }.count, 2, "one evaluation per epoch")
+        XCTAssertTrue(objects.allSatisfy { $0["accuracy_top5"] == nil }, "4 classes: no Acc@5")
         XCTAssertTrue(objects.contains { $0["kind"] as? String == "train" && $0["lr"] is Double && $0["images_per_second"] is Double })
         XCTAssertTrue(objects.filter { $0["kind"] as? String == "train" }.allSatisfy { ($0["grad_norm"] as? Double ?? 0) > 0 },
                       "every train record has the gradient's norm")
