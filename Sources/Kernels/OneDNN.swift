@@ -62,8 +62,6 @@ public enum OneDNN {
         let handle: dnnl_primitive_t
         private var scratchpad: dnnl_memory_desc_t
         let scratchpadBytes: Int
-        /// The name of the implementation oneDNN chose ("brgconv:avx512_core_bf16", "gemm:jit", ...).
-        let implementation: String
 
         /// Creates the primitive a descriptor made with `makeAttributes()` describes.
         init?(_ descriptor: const_dnnl_primitive_desc_t) {
@@ -76,9 +74,6 @@ public enum OneDNN {
                 scratchpad = dnnl_memory_desc_t()
             }
             scratchpadBytes = dnnl_memory_desc_get_size(&scratchpad)
-            var name: UnsafePointer<CChar>?
-            _ = withUnsafeMutablePointer(to: &name) { dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, $0) }
-            implementation = name.map { String(cString: $0) } ?? "unknown"
         }
 
         deinit { dnnl_primitive_destroy(handle) }

@@ -48,11 +48,6 @@ public enum OneDNNConvolution {
         }
     }
 
-    /// The implementation oneDNN chose for a pass ("brg:avx512_core_bf16", "jit:avx512_core", ...).
-    public static func implementation(_ s: Conv2dShape, _ element: OneDNN.Element, _ pass: Pass) -> String? {
-        plan(Key(shape: s, element: element, pass: pass, hasBias: false))?.primitive.implementation
-    }
-
     /// oneDNN has primitives (and reorders) for all three passes of `s` in `element`; decided
     /// once per shape, when the primitives are made.
     public static func isAvailable(_ s: Conv2dShape, _ element: OneDNN.Element) -> Bool {
