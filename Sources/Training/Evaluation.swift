@@ -11,6 +11,13 @@ public struct EvaluationResult: Sendable, Equatable {
     /// Acc@5, as torchvision's reference scripts report it: for classification with at least
     /// five classes, else nil.
     public var top5Accuracy: Double? = nil
+    /// Mean intersection-over-union over the classes that occur: for segmentation, else nil.
+    public var meanIoU: Double? = nil
+    /// Every labelled position's (true, predicted) class over all ranks: for segmentation, and
+    /// for classification when asked (`ddptrain eval --per-class`).
+    public var confusion: ConfusionMatrix? = nil
+    /// What `best.safetensors` follows: mean IoU for segmentation, Acc@1 otherwise.
+    public var headline: Double { meanIoU ?? accuracy }
     /// Images evaluated (pixels are counted for the accuracy of segmentation).
     public var samples: Int
 }
@@ -20,7 +27,7 @@ public enum Evaluation {
     /// error (`badSamples: .skip` replaces it instead, as in training).
     public static func run(model: LayerModule, dataset: Dataset, communicator: Communicator, batchSize: Int,
                            workers: Int = 1, badSamples: BadSamplePolicy = .error,
-                           badSampleLog: BadSampleLog = BadSampleLog()) throws -> EvaluationResult {
+                           badSampleLog: BadSampleLog = BadSampleLog(), confusionMatrix: Bool = false) throws -> EvaluationResult {
         let wasTraining = model.isTraining
         model.eval()
         defer { model.train(wasTraining) }
@@ -29,6 +36,7 @@ public enum Evaluation {
         let stream = DataLoader(dataset: dataset, workers: workers, badSamples: badSamples, badSampleLog: badSampleLog)
             .stream(plan, epoch: 0)
         var totals = StepTotals()
+        var confusion = dataset.isSegmentation || confusionMatrix ? ConfusionMatrix(classes: dataset.classCount) : nil
         var failure: Error?
         do {
             while let batch = try stream.next() {
@@ -41,6 +49,7 @@ public enum Evaluation {
                     totals.labelledTop5 += labelled
                 }
                 totals.labelled += labelled
+                confusion?.add(logits, labels: batch.labels)
                 totals.images += Double(batch.count)
             }
         } catch { failure = error }
@@ -49,7 +58,9 @@ public enum Evaluation {
         let global = totals.allReduced(communicator)
         if let failure { throw AgreedFailure(underlying: failure) }
         if global.stopRequests > 0 { throw EvaluationDataFailure(ranks: Int(global.stopRequests)) }
+        let matrix = confusion?.allReduced(communicator)
         return EvaluationResult(loss: global.meanLoss, accuracy: global.accuracy, top5Accuracy: global.top5Accuracy,
+                                meanIoU: dataset.isSegmentation ? matrix?.meanIntersectionOverUnion : nil, confusion: matrix,
                                 samples: Int(global.images))
     }
 }

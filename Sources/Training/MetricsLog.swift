@@ -55,14 +55,20 @@ public final class MetricsLog {
         trainPoints.append((step, loss, accuracy))
     }
 
-    /// One evaluation; `accuracy_top5` and `eval/accuracy_top5` where Acc@5 applies.
-    public func logEval(step: Int, epoch: Double, loss: Double, accuracy: Double, top5Accuracy: Double? = nil, samples: Int) {
+    /// One evaluation; `accuracy_top5` where Acc@5 applies, `mean_iou` for segmentation (and
+    /// the same under `eval/` in TensorBoard).
+    public func logEval(step: Int, epoch: Double, loss: Double, accuracy: Double, top5Accuracy: Double? = nil,
+                        meanIoU: Double? = nil, samples: Int) {
         var record: [String: Any] = ["kind": "eval", "step": step, "epoch": epoch, "loss": loss, "accuracy": accuracy,
                                      "samples": samples, "time": Date().timeIntervalSince1970]
         var scalars = [("eval/loss", loss), ("eval/accuracy", accuracy)]
         if let top5Accuracy {
             record["accuracy_top5"] = top5Accuracy
             scalars.append(("eval/accuracy_top5", top5Accuracy))
+        }
+        if let meanIoU {
+            record["mean_iou"] = meanIoU
+            scalars.append(("eval/mean_iou", meanIoU))
         }
         write(record)
         tensorBoard.add(scalars: scalars, step: step)

@@ -308,7 +308,7 @@ public final class Trainer {
             let result = try timeline?.measure("evaluation", "evaluation") { try evaluate() } ?? evaluate()
             summary.lastEvaluation = result
             lastEvalStep = progress.globalStep
-            if result.accuracy > (progress.bestAccuracy ?? -1) { progress.bestAccuracy = result.accuracy; isBest = true }
+            if result.headline > (progress.bestAccuracy ?? -1) { progress.bestAccuracy = result.headline; isBest = true }
         }
         let saveDue = (config.checkpointEvery > 0 && progress.globalStep % config.checkpointEvery == 0) || epochEnded || reachedMax
         if saveDue && lastSaveStep != progress.globalStep {
@@ -400,11 +400,12 @@ public final class Trainer {
             throw try stopForDataError(nil, ranks: [])
         }
         model.train()
-        let top5 = result.top5Accuracy.map { String(format: "  acc@5 %.2f%%", 100 * $0) } ?? ""
+        let top5 = result.top5Accuracy.map { String(format: "  acc@5 %.2f%%", 100 * $0) }
+            ?? result.meanIoU.map { String(format: "  mean IoU %.2f%%", 100 * $0) } ?? ""
         console.info(String(format: "eval after step %d: loss %.4f  accuracy %.2f%%%@  (%d samples)", progress.globalStep,
                             result.loss, 100 * result.accuracy, top5, result.samples))
         log?.logEval(step: progress.globalStep, epoch: Double(progress.epoch), loss: result.loss, accuracy: result.accuracy,
-                     top5Accuracy: result.top5Accuracy, samples: result.samples)
+                     top5Accuracy: result.top5Accuracy, meanIoU: result.meanIoU, samples: result.samples)
         return result
     }
 

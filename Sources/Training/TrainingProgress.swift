@@ -9,6 +9,8 @@ public struct TrainingProgress: Codable, Equatable, Sendable {
     public var worldSize = 1
     public var globalBatch = 0
     public var seed: UInt64 = 0
+    /// The best evaluation's headline metric (Acc@1, or mean IoU for segmentation), which
+    /// `best.safetensors` follows; the key keeps its name so older checkpoints resume.
     public var bestAccuracy: Double?
     public var lrFactor = 1.0
     public init() {}

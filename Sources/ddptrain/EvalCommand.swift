@@ -16,7 +16,11 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "A safetensors file with PyTorch names.") var weights: String?
     @Option(help: "test or train.") var split = "test"
     @Option(help: "Evaluate the first N samples, in file order.") var limit: Int?
-    @Flag(help: "Print {\"loss\":…, \"accuracy\":…, \"accuracy_top5\":… (5 classes or more), \"samples\":…}.") var json = false
+    @Flag(help: "Print {\"loss\":…, \"accuracy\":…, \"accuracy_top5\":… (5 classes or more), \"mean_iou\":… (segmentation), \"samples\":…}.")
+    var json = false
+    @Flag(help: "Also print each class's accuracy (and IoU) and write the confusion matrix as CSV and an SVG heat map.")
+    var perClass = false
+    @Option(help: "Folder for confusion-matrix.csv and confusion-matrix.svg (with --per-class).") var outputDir = "."
     /// Config flags: the data set (default: the checkpoint's), model options, batch size (default 256), threads.
     @Argument(parsing: .allUnrecognized, help: .hidden) var settings: [String] = []
 
@@ -65,19 +69,44 @@ struct EvalCommand: ParsableCommand {
             communicator.collectiveTimeout = collectiveTimeout
             let result = try ComputePrecision.with(loading.precision.compute) {
                 try Evaluation.run(model: network, dataset: dataset, communicator: communicator, batchSize: loading.batchSize,
-                                   workers: loading.workers)
+                                   workers: loading.workers, confusionMatrix: perClass)
             }
+            let classNames = (try? DataSource.named(loading.data)).flatMap { $0.classNames(of: dataset) }
             if json {
                 let top5 = result.top5Accuracy.map { String(format: ", \"accuracy_top5\": %.6f", $0) } ?? ""
-                console.info(String(format: "{\"loss\": %.6f, \"accuracy\": %.6f%@, \"samples\": %d}", result.loss, result.accuracy, top5,
-                                    result.samples))
+                let iou = result.meanIoU.map { String(format: ", \"mean_iou\": %.6f", $0) } ?? ""
+                console.info(String(format: "{\"loss\": %.6f, \"accuracy\": %.6f%@%@, \"samples\": %d}", result.loss, result.accuracy, top5,
+                                    iou, result.samples))
             } else {
-                let top5 = result.top5Accuracy.map { String(format: ", acc@5 %.2f%%", 100 * $0) } ?? ""
+                let top5 = result.top5Accuracy.map { String(format: ", acc@5 %.2f%%", 100 * $0) }
+                    ?? result.meanIoU.map { String(format: ", mean IoU %.2f%%", 100 * $0) } ?? ""
                 console.info(String(format: "%@ on %@ (%@): loss %.4f, accuracy %.2f%%%@, %d samples", model, dataset.count == 0 ? "nothing" : split,
                                     checkpoint ?? weights ?? "", result.loss, 100 * result.accuracy, top5, result.samples))
             }
+            if perClass, let matrix = result.confusion, communicator.rank == 0 {
+                try Self.report(matrix, classNames: classNames, into: outputDir, console: console)
+            }
             return 0
         }
+    }
+
+    /// Each class's accuracy and IoU, and the matrix written as CSV and SVG.
+    static func report(_ matrix: ConfusionMatrix, classNames: [String]?, into folder: String, console: Console) throws {
+        let (accuracy, iou) = (matrix.perClassAccuracy, matrix.intersectionOverUnion)
+        func percent(_ value: Double?) -> String { value.map { String(format: "%6.2f%%", 100 * $0) } ?? "     —" }
+        console.info("class                  accuracy      IoU   labelled")
+        for k in 0..<matrix.classes {
+            let name = classNames.flatMap { $0.indices.contains(k) ? $0[k] : nil } ?? String(k)
+            let labelled = Int((0..<matrix.classes).reduce(0.0) { $0 + matrix[k, $1] })
+            console.info(String(format: "%-20@  %@  %@  %9d", name.padding(toLength: 20, withPad: " ", startingAt: 0),
+                                percent(accuracy[k]), percent(iou[k]), labelled))
+        }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let base = URL(fileURLWithPath: folder)
+        let csv = base.appendingPathComponent("confusion-matrix.csv"), svg = base.appendingPathComponent("confusion-matrix.svg")
+        try matrix.csv(classNames: classNames).write(to: csv, atomically: true, encoding: .utf8)
+        try matrix.svg(classNames: classNames).write(to: svg, atomically: true, encoding: .utf8)
+        console.info("confusion matrix (rows: true class, columns: predicted): \(csv.path), \(svg.path)")
     }
 
     static func unaugmentedTrainSplit(_ source: DataSource, config: TrainingConfig) throws -> Dataset? {

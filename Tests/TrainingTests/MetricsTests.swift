@@ -46,3 +46,51 @@ final class MetricsTests: XCTestCase {
         XCTAssertNil(StepTotals().top5Accuracy, "nothing counted: no Acc@5")
     }
 }
+
+/// The confusion matrix and what torchvision's segmentation reference computes from it.
+final class ConfusionMatrixTests: XCTestCase {
+    func testCountsIoUAndIgnoredPixels() {
+        // Two images of 2×2 pixels, 3 classes; 255 is ignored. Scores put the arg-max where
+        // `predicted` says.
+        let truth: [Int32] = [0, 0, 1, 2, 1, 1, 255, 2]
+        let predicted = [0, 1, 1, 2, 1, 0, 2, 0]
+        var values = [Float](repeating: 0, count: 2 * 3 * 4)
+        for (i, p) in predicted.enumerated() {
+            let (image, pixel) = (i / 4, i % 4)
+            values[(image * 3 + p) * 4 + pixel] = 1
+        }
+        var matrix = ConfusionMatrix(classes: 3)
+        matrix.add(Tensor(shape: [2, 3, 2, 2], data: values), labels: truth)
+        // Rows are true classes: 0 → {0, 1}; 1 → {1, 1, 0}; 2 → {2, 0}; the 255 pixel is not counted.
+        XCTAssertEqual(matrix.counts, [1, 1, 0,
+                                       1, 2, 0,
+                                       1, 0, 1])
+        XCTAssertEqual(matrix.accuracy, 4.0 / 7.0, accuracy: 1e-12)
+        let iou = matrix.intersectionOverUnion.map { $0 ?? -1 }
+        // class 0: TP 1, row 2, column 3 → 1/4; class 1: 2/(3+3−2) = 1/2; class 2: 1/(2+1−1) = 1/2.
+        XCTAssertEqual(iou[0], 0.25, accuracy: 1e-12)
+        XCTAssertEqual(iou[1], 0.5, accuracy: 1e-12)
+        XCTAssertEqual(iou[2], 0.5, accuracy: 1e-12)
+        XCTAssertEqual(matrix.meanIntersectionOverUnion, 1.25 / 3, accuracy: 1e-12)
+        XCTAssertEqual(matrix.perClassAccuracy.map { $0 ?? -1 }, [0.5, 2.0 / 3.0, 0.5])
+    }
+
+    func testAClassThatNeverOccursIsLeftOutOfTheMean() {
+        var matrix = ConfusionMatrix(classes: 3)
+        matrix.add(Tensor(shape: [2, 3], data: [1, 0, 0, 0, 1, 0]), labels: [0, 1])
+        XCTAssertNil(matrix.intersectionOverUnion[2])
+        XCTAssertNil(matrix.perClassAccuracy[2])
+        XCTAssertEqual(matrix.meanIntersectionOverUnion, 1)
+    }
+
+    func testCSVAndSVGCarryTheCounts() {
+        var matrix = ConfusionMatrix(classes: 2)
+        matrix.add(Tensor(shape: [3, 2], data: [1, 0, 0, 1, 1, 0]), labels: [0, 1, 1])
+        XCTAssertEqual(matrix.csv(classNames: ["cat", "a, \"dog\""]),
+                       "true \\ predicted,cat,\"a, \"\"dog\"\"\"\ncat,1,0\n\"a, \"\"dog\"\"\",1,1\n")
+        let svg = matrix.svg(classNames: ["cat", "<dog>"])
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
+        XCTAssertTrue(svg.contains("&lt;dog&gt;") && !svg.contains("<dog>"), "names are escaped")
+        XCTAssertEqual(svg.components(separatedBy: "<rect").count - 1, 4, "one cell per pair of classes")
+    }
+}
