@@ -91,6 +91,37 @@ final class OneDNNTests: XCTestCase {
         }
     }
 
+    /// ResNet-18 with the ImageNet stem on 28² images: planes of 7, 4, 2 and 1, where padding
+    /// and stride dominate.
+    static let smallPlaneShapes: [Conv2dShape] = [
+        Conv2dShape(batch: 16, inChannels: 1, height: 28, width: 28, outChannels: 64, kernelH: 7, kernelW: 7, strideH: 2, strideW: 2, padH: 3, padW: 3),
+        Conv2dShape(batch: 16, inChannels: 64, height: 7, width: 7, outChannels: 64, kernelH: 3, kernelW: 3, padH: 1, padW: 1),
+        Conv2dShape(batch: 16, inChannels: 64, height: 7, width: 7, outChannels: 128, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1),
+        Conv2dShape(batch: 16, inChannels: 64, height: 7, width: 7, outChannels: 128, kernelH: 1, kernelW: 1, strideH: 2, strideW: 2),
+        Conv2dShape(batch: 16, inChannels: 128, height: 4, width: 4, outChannels: 128, kernelH: 3, kernelW: 3, padH: 1, padW: 1),
+        Conv2dShape(batch: 16, inChannels: 128, height: 4, width: 4, outChannels: 256, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1),
+        Conv2dShape(batch: 16, inChannels: 128, height: 4, width: 4, outChannels: 256, kernelH: 1, kernelW: 1, strideH: 2, strideW: 2),
+        Conv2dShape(batch: 16, inChannels: 256, height: 2, width: 2, outChannels: 256, kernelH: 3, kernelW: 3, padH: 1, padW: 1),
+        Conv2dShape(batch: 16, inChannels: 256, height: 2, width: 2, outChannels: 512, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1),
+        Conv2dShape(batch: 16, inChannels: 256, height: 2, width: 2, outChannels: 512, kernelH: 1, kernelW: 1, strideH: 2, strideW: 2),
+        Conv2dShape(batch: 16, inChannels: 512, height: 1, width: 1, outChannels: 512, kernelH: 3, kernelW: 3, padH: 1, padW: 1),
+    ]
+
+    func testSmallPlanesMatchOurKernelsInBothElementTypes() {
+        for (i, s) in Self.smallPlaneShapes.enumerated() {
+            let c = Case(s, seed: UInt64(300 + i))
+            let (got, want) = (c.oneDNN(.f32), c.ours(roundToBF16: false))
+            assertNear(got.y, want.y, "fp32 y \(s)")
+            assertNear(got.dx, want.dx, "fp32 dx \(s)")
+            assertNear(got.dW, want.dW, "fp32 dW \(s)")
+            guard OneDNN.supports(.bf16) else { continue }
+            let (got16, want16) = (c.oneDNN(.bf16), c.ours(roundToBF16: true))
+            assertNear(got16.y, want16.y, "bf16 y \(s)")
+            assertNear(got16.dx, want16.dx, "bf16 dx \(s)")
+            assertNear(got16.dW, want16.dW, "bf16 dW \(s)")
+        }
+    }
+
     func testStartUpSelfCheckPasses() {
         XCTAssertTrue(OneDNNConvolution.passesSelfCheck(.f32))
         if OneDNN.supports(.bf16) { XCTAssertTrue(OneDNNConvolution.passesSelfCheck(.bf16)) } else {
