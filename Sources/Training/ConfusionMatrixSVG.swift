@@ -8,7 +8,7 @@ extension ConfusionMatrix {
         let label = classes <= 50 ? 110 : 10
         let side = label + cell * classes
         let names = (0..<classes).map { Self.escaped(classNames?[safe: $0] ?? String($0)) }
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(side + 20)\" height=\"\(side + 40)\" "
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(side + 80)\" height=\"\(side + 40)\" "
             + "font-family=\"sans-serif\" font-size=\"11\">\n"
         svg += "<text x=\"\(label)\" y=\"14\">predicted →   (rows: true class; shade: share of the row)</text>\n"
         for t in 0..<classes {
