@@ -55,6 +55,14 @@ public enum BFloat16 {
         }
     }
 
+    /// `convert(_:count:into:)` spread over the rank's threads.
+    public static func convertInParallel(_ source: UnsafePointer<Float>, count: Int, into target: UnsafeMutablePointer<UInt16>) {
+        let (s, t) = (UncheckedSendable(source), UncheckedSendable(target))
+        Parallel.forRanges(count, grain: 1 << 16) { range in
+            convert(s.value + range.lowerBound, count: range.count, into: t.value + range.lowerBound)
+        }
+    }
+
     /// `count` floats as bf16 bit patterns (oneDNN's bf16 operands).
     public static func convert(_ source: UnsafePointer<Float>, count: Int, into target: UnsafeMutablePointer<UInt16>) {
         var i = 0

@@ -7,7 +7,8 @@ import Foundation
 /// NCHW float32 tensors: operands are reordered into the layout and type the primitive chose
 /// (format `any`), results reordered back. Products accumulate in float32; the input gradient
 /// and the weight gradient are float32. Primitives and reorders are created once per shape and
-/// kept, and run safely from any thread (`OneDNN.Primitive`).
+/// kept, and run safely from any thread (`OneDNN.Primitive`). 1×1 stride-1 convolutions are
+/// matrix products on our own layout instead (`OneDNNPointwiseConvolution`).
 public enum OneDNNConvolution {
     public enum Pass: Hashable, Sendable { case forward, backwardData, backwardWeights }
 
@@ -67,6 +68,9 @@ public enum OneDNNConvolution {
     /// `y = conv(x, w) + b`, `y` overwritten; false when oneDNN has no primitive for it.
     public static func forward(_ element: OneDNN.Element, _ s: Conv2dShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) -> Bool {
+        if OneDNNPointwiseConvolution.applies(s) {
+            return OneDNNPointwiseConvolution.forward(element, s, x: x, weight: weight, bias: bias, y: y, threads: threads)
+        }
         guard let plan = plan(Key(shape: s, element: element, pass: .forward, hasBias: bias != nil)) else { return false }
         return run(plan, source: x, weights: weight, result: y) { source, weights, result in
             var args = [OneDNN.Argument(ddp_dnnl_arg_src(), plan.source, source),
@@ -84,6 +88,9 @@ public enum OneDNNConvolution {
     /// False when oneDNN has no primitive for them.
     public static func backward(_ element: OneDNN.Element, _ s: Conv2dShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?) -> Bool {
+        if OneDNNPointwiseConvolution.applies(s) {
+            return OneDNNPointwiseConvolution.backward(element, s, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight, threads: threads)
+        }
         let data = dx == nil ? nil : plan(Key(shape: s, element: element, pass: .backwardData, hasBias: false))
         let weights = dWeight == nil ? nil : plan(Key(shape: s, element: element, pass: .backwardWeights, hasBias: false))
         if (dx != nil && data == nil) || (dWeight != nil && weights == nil) { return false }

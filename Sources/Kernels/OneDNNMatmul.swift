@@ -77,6 +77,47 @@ public enum OneDNNMatmul {
         return Plan(primitive: primitive, a: a, b: b, c: c)
     }
 
+    struct BatchedShape: Hashable {
+        var element: OneDNN.Element, aBatch: Int, bBatch: Int, m: Int, n: Int, k: Int, aStrides: [Int], bStrides: [Int]
+    }
+    nonisolated(unsafe) private static var batchedPlans: [BatchedShape: Plan?] = [:]
+
+    /// `C[i] = A[i or 0]·B[i or 0]` for every i of the batch: A is `[aBatch, m, k]` and B
+    /// `[bBatch, k, n]` with the given strides (a batch of 1 is broadcast), C a dense float32
+    /// `[max(aBatch, bBatch), m, n]`; false when oneDNN has no primitive for it.
+    public static func runBatched(_ element: OneDNN.Element, aBatch: Int, bBatch: Int, m: Int, n: Int, k: Int,
+                                  a: UnsafeRawPointer, aStrides: [Int], b: UnsafeRawPointer, bStrides: [Int],
+                                  c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
+        let shape = BatchedShape(element: element, aBatch: aBatch, bBatch: bBatch, m: m, n: n, k: k, aStrides: aStrides, bStrides: bStrides)
+        guard let plan = lock.withLock({ () -> Plan? in
+            if let known = batchedPlans[shape] { return known }
+            let made = makeBatchedPlan(shape)
+            batchedPlans[shape] = made
+            return made
+        }) else { return false }
+        return plan.primitive.execute([OneDNN.Argument(ddp_dnnl_arg_src(), plan.a, a),
+                                       OneDNN.Argument(ddp_dnnl_arg_weights(), plan.b, b),
+                                       OneDNN.Argument(ddp_dnnl_arg_dst(), plan.c, c)], threads: threads)
+    }
+
+    static func makeBatchedPlan(_ s: BatchedShape) -> Plan? {
+        let batch = max(s.aBatch, s.bBatch)
+        guard let engine = OneDNN.engine,
+              let a = OneDNN.plainDesc([s.aBatch, s.m, s.k], s.element, strides: s.aStrides),
+              let b = OneDNN.plainDesc([s.bBatch, s.k, s.n], s.element, strides: s.bStrides),
+              let c = OneDNN.plainDesc([batch, s.m, s.n], .f32) else { return nil }
+        var (aDesc, bDesc, cDesc) = (a, b, c)
+        var desc = dnnl_matmul_desc_t()
+        guard dnnl_matmul_desc_init(&desc, &aDesc, &bDesc, nil, &cDesc) == dnnl_success,
+              let attr = OneDNN.makeAttributes() else { return nil }
+        defer { dnnl_primitive_attr_destroy(attr) }
+        var descriptor: dnnl_primitive_desc_t?
+        guard dnnl_primitive_desc_create(&descriptor, &desc, attr, engine, nil) == dnnl_success, let descriptor else { return nil }
+        defer { dnnl_primitive_desc_destroy(descriptor) }
+        guard let primitive = OneDNN.Primitive(descriptor) else { return nil }
+        return Plan(primitive: primitive, a: a, b: b, c: c)
+    }
+
     /// A 24×40×56 product with every transpose, alpha and beta the kernels use, against the
     /// emulated product of the same rounded operands.
     static func agreesWithEmulation() -> Bool {
