@@ -31,11 +31,14 @@ checkpoint_every: 250
 log_every: 100
 YAML
 
-# About two minutes of training against a three-minute limit whose warning is asked for 90 s
-# before it: Slurm sends it up to a minute early, so the first run is signalled 30-90 s in.
+# A three-minute limit whose warning is asked for 90 s before it: Slurm sends it up to a minute
+# early, so the first run is signalled 30-90 s in. The run must outlast that on the fastest CPU:
+# 1000 steps took about two minutes on a Zen 3 but 75 s on a Zen 5, which finished before the
+# signal; 2000 steps take about 150 s there (the requeued part gets ten minutes).
+steps=2000
 job=$(sbatch --parsable --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=3 --signal=USR1@90 \
   --output="$work/job.out" launch/slurm.sbatch resnet18 --config "$work/small.yaml" \
-  --checkpoint-dir "$work/ckpt" --log-dir "$work/logs" --max-steps 1000)
+  --checkpoint-dir "$work/ckpt" --log-dir "$work/logs" --max-steps $steps)
 if [ -n "$job" ]; then ok "sbatch launch/slurm.sbatch: job $job"; else fail "sbatch"; fi
 
 # A requeued job is held for a while before it may start again; release it at once, with a
@@ -60,8 +63,8 @@ grep -q "requeued Slurm job $job" "$work/job.out" && [ "${restarts:-0}" -ge 1 ] 
   || fail "no requeue"
 grep -q "resumed from" "$work/job.out" && grep -q "ddptrain job $job, run 2" "$work/job.out" \
   && ok "run 2 of the same job resumed from the checkpoint" || fail "no resume"
-grep -qE "^done: .*global step 1000" "$work/job.out" && ok "the run finished all 1000 steps" || fail "the run did not finish"
-if .build/release/ddptrain inspect "$work/ckpt/step-000001000.safetensors" > /dev/null 2>&1; then
+grep -qE "^done: .*global step $steps" "$work/job.out" && ok "the run finished all $steps steps" || fail "the run did not finish"
+if .build/release/ddptrain inspect "$work/ckpt/step-$(printf %09d "$steps").safetensors" > /dev/null 2>&1; then
   ok "the final checkpoint verifies"
 else
   fail "the final checkpoint"
