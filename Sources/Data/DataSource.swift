@@ -7,6 +7,8 @@ public enum DataSource: String, CaseIterable, Sendable {
     case imageFolder = "imagefolder"
     case synthetic
     case shapes
+    case segmentationFolder = "segfolder"
+    case npy
 
     public struct Options: Sendable {
         public var directory: String?
@@ -17,6 +19,13 @@ public enum DataSource: String, CaseIterable, Sendable {
         public var classes: Int?
         /// Samples in the synthetic and shapes sets.
         public var syntheticCount: Int?
+        /// `--mean/--std` for the sets that take them (segfolder, npy).
+        public var normalization: Normalization?
+        /// The mask value that labels nothing (segfolder, npy masks).
+        public var ignoreIndex = 255
+        public var arrayLayout = ArrayLayout.auto
+        /// The training split's augmentation (npy); off: training images as evaluation sees them.
+        public var augment = true
         public init(directory: String? = nil, seed: UInt64 = 0, imageSize: Int? = nil, channels: Int? = nil,
                     classes: Int? = nil, syntheticCount: Int? = nil) {
             self.directory = directory; self.seed = seed; self.imageSize = imageSize; self.channels = channels
@@ -55,6 +64,28 @@ public enum DataSource: String, CaseIterable, Sendable {
         case .shapes:
             return Shapes(count: options.syntheticCount ?? (train ? 2_000 : 200), channels: options.channels ?? 3,
                           size: options.imageSize ?? 64, seed: train ? seed : seed ^ 0x7E57)
+        case .segmentationFolder:
+            guard let directory = options.directory else {
+                throw DataError("segfolder needs --data-dir: a folder with train/images, train/masks, val/images, val/masks")
+            }
+            var folder = SegmentationFolder.Options()
+            folder.size = options.imageSize ?? folder.size
+            folder.classes = options.classes
+            folder.ignoreIndex = options.ignoreIndex
+            folder.channels = options.channels ?? 3
+            folder.normalization = options.normalization ?? .imageNet
+            return try SegmentationFolder(root: directory, train: train, seed: seed, options: folder)
+        case .npy:
+            guard let directory = options.directory else {
+                throw DataError("npy needs --data-dir: a folder of train_images.npy, train_labels.npy, val_images.npy, val_labels.npy, or an .npz")
+            }
+            var arrays = NumPyImages.Options()
+            arrays.layout = options.arrayLayout
+            arrays.normalization = options.normalization
+            arrays.classes = options.classes
+            arrays.ignoreIndex = options.ignoreIndex
+            arrays.augment = options.augment
+            return try NumPyImages(directory: directory, train: train, seed: seed, options: arrays)
         }
     }
 
@@ -68,6 +99,7 @@ public enum DataSource: String, CaseIterable, Sendable {
         case .synthetic: nil
         case .imageFolder: (dataset as? ImageFolder)?.classNames
         case .shapes: Shapes.classNames
+        case .segmentationFolder, .npy: nil
         }
     }
 }

@@ -11,9 +11,16 @@ public protocol Dataset: Sendable {
     /// label(s) into `labels` (1, or height·width for segmentation). Augmentation draws
     /// from (seed, epoch, index) only, so the result never depends on rank, thread or resume point.
     func load(_ index: Int, epoch: Int, image: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>) throws
+    /// The evaluation transform, when it depends on the files (computed statistics); nil when
+    /// the source alone knows it (`DataSource.preprocessing`).
+    var preprocessing: Preprocessing? { get }
+    /// What opening the set assumed or computed, said once at start-up.
+    var notes: [String] { get }
 }
 
 extension Dataset {
+    public var preprocessing: Preprocessing? { nil }
+    public var notes: [String] { [] }
     public var labelsPerSample: Int { isSegmentation ? sampleShape[1] * sampleShape[2] : 1 }
     public var sampleCount: Int { sampleShape.reduce(1, *) }
 }
@@ -35,5 +42,12 @@ public struct Normalization: Sendable, Equatable {
     func affine(_ c: Int) -> (scale: Float, shift: Float) {
         let m = mean[c % mean.count], s = std[c % std.count]
         return (1 / (255 * s), -m / s)
+    }
+
+    /// The same for values already in [0, 1].
+    @inline(__always)
+    func unitAffine(_ c: Int) -> (scale: Float, shift: Float) {
+        let m = mean[c % mean.count], s = std[c % std.count]
+        return (1 / s, -m / s)
     }
 }

@@ -44,32 +44,15 @@ public struct InMemoryImages: Dataset {
     public func load(_ index: Int, epoch: Int, image: UnsafeMutablePointer<Float>, labels out: UnsafeMutablePointer<Int32>) throws {
         let plane = height * width
         out[0] = labels[index]
-        var dy = 0, dx = 0, mirrored = false
-        if cropPadding != nil || flip {
-            var rng = RandomGenerator(seed: seed, stream: UInt64(epoch), UInt64(index))
-            if let p = cropPadding, p > 0 {
-                dy = Int(rng.next() % UInt64(2 * p + 1)) - p
-                dx = Int(rng.next() % UInt64(2 * p + 1)) - p
-            }
-            if flip { mirrored = rng.next() & 1 == 1 }
-        }
+        let (dy, dx, mirrored) = PaddedCropFlip(padding: cropPadding, flip: flip).draw(seed: seed, epoch: epoch, index: index)
         pixels.withUnsafeBufferPointer { all in
             let source = all.baseAddress! + index * channels * plane
             for c in 0..<channels {
                 let (scale, shift) = normalization.affine(c)
-                let src = source + c * plane, dst = image + c * plane
-                for y in 0..<height {
-                    let sy = y + dy
-                    let row = dst + y * width
-                    guard sy >= 0 && sy < height else {
-                        row.update(repeating: shift, count: width)  // padding is a zero byte
-                        continue
-                    }
-                    for x in 0..<width {
-                        let sx = (mirrored ? width - 1 - x : x) + dx
-                        row[x] = sx >= 0 && sx < width ? Float(src[sy * width + sx]) * scale + shift : shift
-                    }
-                }
+                let src = source + c * plane
+                // A padding pixel is a zero byte.
+                PaddedCropFlip.apply(height: height, width: width, dy: dy, dx: dx, mirrored: mirrored, fill: shift,
+                                     into: image + c * plane) { sy, sx in Float(src[sy * width + sx]) * scale + shift }
             }
         }
     }

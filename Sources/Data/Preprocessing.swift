@@ -47,7 +47,7 @@ public struct Preprocessing: Codable, Sendable, Equatable {
 }
 
 extension DataSource {
-    /// The evaluation transform of this data set, known without reading it.
+    /// The evaluation transform of this data set as far as it is known without reading it.
     public func preprocessing(options: Options) -> Preprocessing {
         switch self {
         case .fashionMNIST: Preprocessing(channels: 1, size: 28, cropFraction: 1, normalization: .fashionMNIST)
@@ -61,6 +61,13 @@ extension DataSource {
             Preprocessing(channels: options.channels ?? 3, size: options.imageSize ?? 224, cropFraction: 1, normalization: .symmetric)
         case .shapes:
             Preprocessing(channels: options.channels ?? 3, size: options.imageSize ?? 64, cropFraction: 1, normalization: .symmetric)
+        // Sets read from the user's files know theirs once opened (`Dataset.preprocessing`); this is the configured part.
+        case .segmentationFolder:
+            Preprocessing(channels: options.channels ?? 3, size: options.imageSize ?? 256, cropFraction: 1,
+                          normalization: options.normalization ?? .imageNet)
+        case .npy:
+            Preprocessing(channels: options.channels ?? 1, size: options.imageSize ?? 28, cropFraction: 1,
+                          normalization: options.normalization ?? .symmetric)
         }
     }
 }

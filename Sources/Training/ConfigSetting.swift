@@ -72,6 +72,11 @@ public struct ConfigSetting: Sendable {
         case .workers: return .init(key, .data, .integer, .all, "Data loader threads per rank (0: load on the training thread).")
         case .dropLast: return .init(key, .data, .toggle, [.train], "Drop the last incomplete global batch of each epoch.")
         case .evalLimit: return .init(key, .data, .integer, [.train], "Evaluate on the first N held-out samples only.")
+        case .mean: return .init(key, .data, .numbers, [.train, .eval], "Per-channel mean of segfolder and npy images, e.g. 0.2860 (with --std).")
+        case .std: return .init(key, .data, .numbers, [.train, .eval], "Per-channel std of segfolder and npy images, e.g. 0.3530 (with --mean).")
+        case .ignoreIndex: return .init(key, .data, .integer, [.train, .eval], "Mask value that labels nothing (segfolder, npy masks).")
+        case .npyLayout: return .choice(key, .data, ArrayLayout.self, [.train, .eval], "Layout of 4-D npy image arrays.")
+        case .augment: return .init(key, .data, .toggle, [.train], "Augment npy training images (padded random crop, flip).")
         case .syntheticCount: return .init(key, .data, .integer, [.train, .eval], "Samples of the synthetic data set.")
         case .badSamples: return .choice(key, .data, BadSamplePolicy.self, [.train],
                                          "A sample that does not decode: stop with a checkpoint, or log it and train on a replacement.")

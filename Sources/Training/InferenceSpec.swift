@@ -30,7 +30,7 @@ public struct InferenceSpec: Codable, Equatable, Sendable {
         imageSize = options.imageSize ?? entry.defaultImageSize
         stem = options.stem
         data = source.rawValue
-        preprocessing = source.preprocessing(options: config.dataOptions)
+        preprocessing = dataset.preprocessing ?? source.preprocessing(options: config.dataOptions)
         let classes = numClasses
         isSegmentation = entry.isSegmentation
         classNames = source.classNames(of: dataset).flatMap { $0.count == classes ? $0 : nil }

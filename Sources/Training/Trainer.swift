@@ -178,7 +178,8 @@ public final class Trainer {
         lr \(String(format: "%.4g", baseLR)) \(config.schedule.rawValue)\(config.warmupEpochs > 0 ? " after \(config.warmupEpochs) warmup epochs" : ""), \
         \(config.optimizer.rawValue)\(config.syncBN ? ", SyncBatchNorm" : "")
           checkpoints in \(checkpointDir), logs in \(config.logDir ?? "runs/\(config.model)")\
-        \(path.isEmpty ? "" : "\n  resumed from \(path) at epoch \(progress.epoch + 1), step \(progress.globalStep)")
+        \(path.isEmpty ? "" : "\n  resumed from \(path) at epoch \(progress.epoch + 1), step \(progress.globalStep)")\
+        \(trainData.notes.map { "\n  " + $0 }.joined())
         """
     }
 

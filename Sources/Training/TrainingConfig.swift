@@ -72,6 +72,15 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// A Chrome/Perfetto trace of every rank, written at the end of the run.
     public var timeline: String?
     public var syntheticCount: Int?
+    /// Per-channel normalisation of segfolder and npy images (default: ImageNet's for segfolder,
+    /// computed from the training images for npy).
+    public var mean: [Double]?
+    public var std: [Double]?
+    /// The mask value that labels no class (VOC's and torchvision's 255).
+    public var ignoreIndex = 255
+    public var npyLayout = ArrayLayout.auto
+    /// Augment npy training images (padded random crop and flip).
+    public var augment = true
 
     public init() {}
 
@@ -88,6 +97,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case syntheticCount = "synthetic_count", badSamples = "bad_samples", precision
         case collectiveTimeout = "collective_timeout", gradCompression = "grad_compression", timeline
         case powersgdRank = "powersgd_rank", powersgdWarmupSteps = "powersgd_warmup_steps"
+        case mean, std, ignoreIndex = "ignore_index", npyLayout = "npy_layout", augment
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -184,12 +194,23 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try require(powersgdRank >= 1, "powersgd_rank must be at least 1, got \(powersgdRank)")
         try require(powersgdWarmupSteps >= 0, "powersgd_warmup_steps must be >= 0, got \(powersgdWarmupSteps)")
         try require(resume.map { !$0.isEmpty } ?? true, "resume must be auto or a checkpoint path")
+        try require((mean == nil) == (std == nil), "mean and std go together: give both or neither")
+        if let mean, let std {
+            try require(!mean.isEmpty && mean.count == std.count, "mean and std must list as many values (one, or one per channel)")
+            try require(std.allSatisfy { $0 > 0 && $0.isFinite }, "std values must be positive, got \(std)")
+        }
+        try require(ignoreIndex >= 0, "ignore_index must be >= 0 (a mask value), got \(ignoreIndex)")
     }
 
     /// How to open the data set this config names.
     public var dataOptions: DataSource.Options {
-        DataSource.Options(directory: dataDir, seed: seed, imageSize: imageSize, channels: inChannels, classes: numClasses,
-                           syntheticCount: syntheticCount)
+        var options = DataSource.Options(directory: dataDir, seed: seed, imageSize: imageSize, channels: inChannels,
+                                         classes: numClasses, syntheticCount: syntheticCount)
+        if let mean, let std { options.normalization = Normalization(mean: mean.map(Float.init), std: std.map(Float.init)) }
+        options.ignoreIndex = ignoreIndex
+        options.arrayLayout = npyLayout
+        options.augment = augment
+        return options
     }
 
     /// The model options with the data set's defaults filled in (classes, channels, image
