@@ -40,6 +40,21 @@ public struct Preprocessing: Codable, Sendable, Equatable {
         return ((w - side) / 2, (h - side) / 2, side, side)
     }
 
+    /// The RGB bytes the model sees of `image` (its input before normalisation), for pictures of
+    /// what it predicted.
+    public func view(of image: DecodedImage) -> DecodedImage {
+        var values = [Float](repeating: 0, count: 3 * size * size)
+        values.withUnsafeMutableBufferPointer { out in
+            Resize.bilinear(image, crop: Self.centreSquare(width: image.width, height: image.height, fraction: cropFraction),
+                            outSize: size, mirrored: false, normalization: Normalization(mean: [0], std: [1.0 / 255]),
+                            channels: 3, into: out.baseAddress!)
+        }
+        let plane = size * size
+        var pixels = [UInt8](repeating: 0, count: 3 * plane)
+        for p in 0..<plane { for c in 0..<3 { pixels[p * 3 + c] = UInt8(min(max(values[c * plane + p].rounded(), 0), 255)) } }
+        return DecodedImage(width: size, height: size, channels: 3, pixels: pixels, isColour: image.isColour)
+    }
+
     /// The model input for an image file (JPEG or PNG).
     public func input(fromFile path: String, into out: UnsafeMutablePointer<Float>) throws {
         try input(from: try ImageCodec.decode(file: path), source: path, into: out)

@@ -17,6 +17,8 @@ struct PredictCommand: ParsableCommand {
     var json = false
     @Option(help: "Segmentation models: the folder for the mask PNGs (<image name>_mask.png, pixel value = class index).")
     var maskDir = "."
+    @Flag(help: "Segmentation models: also write <image name>_overlay.png, the mask's classes drawn over the image the model saw.")
+    var overlay = false
     @Option(help: "Threads for the model.") var threads: Int?
     @Argument(help: "Image files.") var images: [String]
 
@@ -62,15 +64,24 @@ struct PredictCommand: ParsableCommand {
             let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
             let path = "\(maskDir)/\(stem)_mask.png"
             try Data(try ImageCodec.encodePNG(mask.image)).write(to: URL(fileURLWithPath: path))
+            var overlayPath: String?
+            if overlay {
+                let view = predictor.spec.preprocessing.view(of: try ImageCodec.decode(file: file))
+                overlayPath = "\(maskDir)/\(stem)_overlay.png"
+                try Data(try ImageCodec.encodePNG(SegmentationOverlay.render(view: view, mask: mask.image)))
+                    .write(to: URL(fileURLWithPath: overlayPath!))
+            }
             let shares = mask.classFractions.enumerated().filter { $0.element > 0 }
             if json {
                 let classes = shares.map { share -> [String: Any] in
                     ["index": share.offset, "name": predictor.spec.className(share.offset) ?? NSNull(), "fraction": share.element]
                 }
-                printJSON(["file": file, "mask": path, "classes": classes])
+                var object: [String: Any] = ["file": file, "mask": path, "classes": classes]
+                if let overlayPath { object["overlay"] = overlayPath }
+                printJSON(object)
             } else {
                 let text = shares.map { String(format: "%@ %.1f%%", predictor.spec.className($0.offset) ?? "class \($0.offset)", 100 * $0.element) }
-                print("\(file): mask \(path) (\(text.joined(separator: ", ")))")
+                print("\(file): mask \(path)\(overlayPath.map { ", overlay \($0)" } ?? "") (\(text.joined(separator: ", ")))")
             }
         }
     }
