@@ -22,7 +22,7 @@ public struct NumPyImages: Dataset {
     public let normalization: Normalization
     public let ignoreIndex: Int
     public let seed: UInt64
-    let transform: PaddedCropFlip
+    private(set) var transform: PaddedCropFlip
     /// What was assumed or computed, said at start-up.
     public let notes: [String]
 
@@ -86,6 +86,13 @@ public struct NumPyImages: Dataset {
         }
         self.notes = notes
         try checkLabels()
+    }
+
+    /// The same arrays as evaluation sees them.
+    public func unaugmented() -> NumPyImages {
+        var copy = self
+        copy.transform = .none
+        return copy
     }
 
     public var count: Int { images.shape[0] }

@@ -24,7 +24,8 @@ public struct SegmentationFolder: Dataset {
 
     public let pairs: [Pair]
     public let classCount: Int
-    public let train: Bool
+    /// Training's random transforms, else evaluation's centre square.
+    public private(set) var train: Bool
     public let seed: UInt64
     public let options: Options
     public let notes: [String]
@@ -75,6 +76,13 @@ public struct SegmentationFolder: Dataset {
         let stems = Set(images.keys).union(masks.keys).sorted()
         guard !stems.isEmpty else { throw DataError("\(root)/\(split)/images", "no JPEG or PNG images") }
         return stems.map { Pair(stem: $0, image: images[$0], mask: masks[$0]) }
+    }
+
+    /// The same pairs as evaluation sees them.
+    public func unaugmented() -> SegmentationFolder {
+        var copy = self
+        copy.train = false
+        return copy
     }
 
     public var count: Int { pairs.count }

@@ -73,18 +73,23 @@ struct EvalCommand: ParsableCommand {
             }
             let classNames = (try? DataSource.named(loading.data)).flatMap { $0.classNames(of: dataset) }
             if json {
-                let top5 = result.top5Accuracy.map { String(format: ", \"accuracy_top5\": %.6f", $0) } ?? ""
-                let iou = result.meanIoU.map { String(format: ", \"mean_iou\": %.6f", $0) } ?? ""
-                console.info(String(format: "{\"loss\": %.6f, \"accuracy\": %.6f%@%@, \"samples\": %d}", result.loss, result.accuracy, top5,
-                                    iou, result.samples))
+                var object: [String: Any] = ["loss": result.loss, "accuracy": result.accuracy, "samples": result.samples]
+                object["accuracy_top5"] = result.top5Accuracy
+                object["mean_iou"] = result.meanIoU
+                if perClass, let matrix = result.confusion {
+                    object["per_class"] = Self.perClassObjects(matrix, classNames: classNames)
+                    if communicator.rank == 0 { try Self.writeMatrix(matrix, classNames: classNames, into: outputDir, console: nil) }
+                }
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                console.info(String(decoding: data, as: UTF8.self))
             } else {
                 let top5 = result.top5Accuracy.map { String(format: ", acc@5 %.2f%%", 100 * $0) }
                     ?? result.meanIoU.map { String(format: ", mean IoU %.2f%%", 100 * $0) } ?? ""
                 console.info(String(format: "%@ on %@ (%@): loss %.4f, accuracy %.2f%%%@, %d samples", model, dataset.count == 0 ? "nothing" : split,
                                     checkpoint ?? weights ?? "", result.loss, 100 * result.accuracy, top5, result.samples))
-            }
-            if perClass, let matrix = result.confusion, communicator.rank == 0 {
-                try Self.report(matrix, classNames: classNames, into: outputDir, console: console)
+                if perClass, let matrix = result.confusion, communicator.rank == 0 {
+                    try Self.report(matrix, classNames: classNames, into: outputDir, console: console)
+                }
             }
             return 0
         }
@@ -101,17 +106,34 @@ struct EvalCommand: ParsableCommand {
             console.info(String(format: "%-20@  %@  %@  %9d", name.padding(toLength: 20, withPad: " ", startingAt: 0),
                                 percent(accuracy[k]), percent(iou[k]), labelled))
         }
+        try writeMatrix(matrix, classNames: classNames, into: folder, console: console)
+    }
+
+    /// confusion-matrix.csv and .svg in `folder`.
+    static func writeMatrix(_ matrix: ConfusionMatrix, classNames: [String]?, into folder: String, console: Console?) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let base = URL(fileURLWithPath: folder)
         let csv = base.appendingPathComponent("confusion-matrix.csv"), svg = base.appendingPathComponent("confusion-matrix.svg")
         try matrix.csv(classNames: classNames).write(to: csv, atomically: true, encoding: .utf8)
         try matrix.svg(classNames: classNames).write(to: svg, atomically: true, encoding: .utf8)
-        console.info("confusion matrix (rows: true class, columns: predicted): \(csv.path), \(svg.path)")
+        console?.info("confusion matrix (rows: true class, columns: predicted): \(csv.path), \(svg.path)")
+    }
+
+    /// `--json --per-class`: each class's name, accuracy, IoU (null where undefined) and labelled count.
+    static func perClassObjects(_ matrix: ConfusionMatrix, classNames: [String]?) -> [[String: Any]] {
+        let (accuracy, iou) = (matrix.perClassAccuracy, matrix.intersectionOverUnion)
+        return (0..<matrix.classes).map { k in
+            let labelled = Int((0..<matrix.classes).reduce(0.0) { $0 + matrix[k, $1] })
+            return ["class": k, "name": classNames.flatMap { $0.indices.contains(k) ? $0[k] : nil } ?? NSNull(),
+                    "accuracy": accuracy[k] ?? NSNull(), "iou": iou[k] ?? NSNull(), "labelled": labelled]
+        }
     }
 
     static func unaugmentedTrainSplit(_ source: DataSource, config: TrainingConfig) throws -> Dataset? {
         let train = try source.open(train: true, options: config.dataOptions)
         if let images = train as? InMemoryImages { return images.with(cropPadding: nil, flip: false) }
+        if let arrays = train as? NumPyImages { return arrays.unaugmented() }
+        if let folder = train as? SegmentationFolder { return folder.unaugmented() }
         if let folder = train as? ImageFolder {
             return try ImageFolder(root: config.dataDir ?? "", split: "train", size: folder.size, train: false, seed: config.seed)
         }
