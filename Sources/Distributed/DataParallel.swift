@@ -66,9 +66,10 @@ public final class DataParallel {
             SyncBatchNorm.enable(in: model, communicator: communicator)
         }
         // Buckets in reverse registration order: backward produces the last layers' gradients first.
+        // Frozen parameters have no gradient and are not all-reduced.
         var buckets: [[Tensor]] = [[]]
         var bytes = 0
-        for p in model.parameters().reversed() {
+        for p in model.parameters().reversed() where p.requiresGrad {
             let cap = (buckets.count == 1 ? options.firstBucketMiB : options.bucketCapMiB) * 1_048_576
             if !buckets[buckets.count - 1].isEmpty && Double(bytes + p.count * 4) > cap {
                 buckets.append([])

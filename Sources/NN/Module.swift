@@ -4,6 +4,9 @@ import Autograd
 /// order so that names and order match PyTorch's `state_dict` (`layer1.0.downsample.1.weight`).
 open class Module {
     public private(set) var isTraining = true
+    /// Frozen (`freeze(prefixes:)`): its parameters take no gradient and it stays in evaluation
+    /// mode, so a frozen BatchNorm keeps its running statistics.
+    public internal(set) var isFrozen = false
     public private(set) var ownParameters: [(name: String, tensor: Tensor)] = []
     public private(set) var ownBuffers: [(name: String, tensor: Tensor)] = []
     public private(set) var children: [(name: String, module: Module)] = []
@@ -69,9 +72,10 @@ open class Module {
     /// Number of trainable values.
     public var parameterCount: Int { parameters().reduce(0) { $0 + $1.count } }
 
-    /// Training mode (batch statistics) or evaluation mode (running statistics), for the whole tree.
+    /// Training mode (batch statistics) or evaluation mode (running statistics), for the whole
+    /// tree; frozen modules stay in evaluation mode.
     public func train(_ on: Bool = true) {
-        for (_, module) in namedModules() { module.isTraining = on }
+        for (_, module) in namedModules() { module.isTraining = on && !module.isFrozen }
     }
 
     public func eval() { train(false) }

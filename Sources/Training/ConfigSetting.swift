@@ -64,10 +64,10 @@ public struct ConfigSetting: Sendable {
         case .numClasses: return .init(key, .model, .integer, .all, "Classes of the classifier (default: the data set's).")
         case .inChannels: return .init(key, .model, .integer, .all, "Input channels (default: the data set's).")
         case .stem: return .choice(key, .model, ResNet.Stem.self, .all, "ResNet stem: 7x7/2 + max pool, or 3x3/1 (default: the data set's).")
-        case .imageSize: return .init(key, .model, .integer, .all, "Image side for synthetic, shapes, imagefolder data and vit_tiny.")
+        case .imageSize: return .init(key, .model, .integer, .all, "Image side for synthetic, shapes, imagefolder and segfolder data, and vit_tiny.")
         case .zeroInitResidual: return .init(key, .model, .toggle, [.train, .bench], "Zero the last BN weight of each residual block.")
         case .data: return .init(key, .data, .text("name"), [.train, .eval],
-                                 "Data set: fashion-mnist, mnist, cifar10, cifar100, imagefolder, synthetic, shapes.")
+                                 "Data set: \(DataSource.allCases.map(\.rawValue).joined(separator: ", ")).")
         case .dataDir: return .init(key, .data, .text("path"), [.train, .eval], "Folder of the data set.")
         case .workers: return .init(key, .data, .integer, .all, "Data loader threads per rank (0: load on the training thread).")
         case .dropLast: return .init(key, .data, .toggle, [.train], "Drop the last incomplete global batch of each epoch.")
@@ -77,6 +77,9 @@ public struct ConfigSetting: Sendable {
         case .ignoreIndex: return .init(key, .data, .integer, [.train, .eval], "Mask value that labels nothing (segfolder, npy masks).")
         case .npyLayout: return .choice(key, .data, ArrayLayout.self, [.train, .eval], "Layout of 4-D npy image arrays.")
         case .augment: return .init(key, .data, .toggle, [.train], "Augment npy training images (padded random crop, flip).")
+        case .freeze: return .init(key, .optimisation, .text("prefixes"), [.train, .bench],
+                                   "Freeze these modules or parameters, e.g. conv1,bn1,layer1, or backbone (all but the head).")
+        case .headLRFactor: return .init(key, .optimisation, .number, [.train], "The head's learning rate as a multiple of --lr.")
         case .syntheticCount: return .init(key, .data, .integer, [.train, .eval], "Samples of the synthetic data set.")
         case .badSamples: return .choice(key, .data, BadSamplePolicy.self, [.train],
                                          "A sample that does not decode: stop with a checkpoint, or log it and train on a replacement.")

@@ -82,7 +82,10 @@ public final class Trainer {
             Initializers.manualSeed(config.seed)
             let model = entry.build(modelOptions)
             if let weights = config.weights { try Self.loadWeights(weights, into: model, entry: entry, console: console) }
-            let optimizer = config.makeOptimizer(model.namedParameters())
+            if config.freeze != nil {
+                try model.freeze(prefixes: config.freezePrefixes(headPrefix: entry.headPrefix, topLevelNames: model.children.map(\.name)))
+            }
+            let optimizer = config.makeOptimizer(model.trainableParameters(), headPrefix: entry.headPrefix)
             let inference = InferenceSpec(config: config, options: modelOptions, dataset: train, source: source, entry: entry)
             return (entry, model, train, eval, optimizer, inference)
         }
@@ -169,7 +172,7 @@ public final class Trainer {
     /// The lines a run starts with: what trains on what, where, how, and where it writes.
     func startupSummary(checkpointDir: String, resumedFrom path: String) -> String {
         """
-        ddptrain \(Self.version): \(config.model) (\(model.parameterCount) parameters) on \(config.data) \
+        ddptrain \(Self.version): \(config.model) (\(model.parameterCount) parameters\(trainableSummary)) on \(config.data) \
         \(trainData.sampleShape.map(String.init).joined(separator: "x")), \(trainData.count) train / \(evalData.count) eval samples
           world size \(communicator.size), \(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, OpenBLAS core \(BLAS.coreName)\
         \(communicator.size > 1 ? ", all-reduce: \(communicator.allReduceRoute)" : "")
@@ -181,6 +184,13 @@ public final class Trainer {
         \(path.isEmpty ? "" : "\n  resumed from \(path) at epoch \(progress.epoch + 1), step \(progress.globalStep)")\
         \(trainData.notes.map { "\n  " + $0 }.joined())
         """
+    }
+
+    /// ", N train; frozen: …" when parameters are frozen, and the head's rate when it differs.
+    var trainableSummary: String {
+        let trainable = model.trainableParameters().reduce(0) { $0 + $1.tensor.count }
+        let frozen = trainable < model.parameterCount ? ", \(trainable) train; frozen: \(config.freeze ?? "")" : ""
+        return frozen + (config.headLRFactor == 1 ? "" : String(format: ", the head at %g× the rate", config.headLRFactor))
     }
 
     /// `--weights`: strict, except the classifier head when its shape differs (fine-tuning).

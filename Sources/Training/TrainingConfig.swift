@@ -81,6 +81,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var npyLayout = ArrayLayout.auto
     /// Augment npy training images (padded random crop and flip).
     public var augment = true
+    /// Comma-separated module or parameter names to freeze (`conv1,bn1,layer1`), or `backbone`
+    /// for everything but the classifier head.
+    public var freeze: String?
+    /// The head's learning rate as a multiple of the base rate (fine-tuning).
+    public var headLRFactor = 1.0
 
     public init() {}
 
@@ -98,6 +103,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case collectiveTimeout = "collective_timeout", gradCompression = "grad_compression", timeline
         case powersgdRank = "powersgd_rank", powersgdWarmupSteps = "powersgd_warmup_steps"
         case mean, std, ignoreIndex = "ignore_index", npyLayout = "npy_layout", augment
+        case freeze, headLRFactor = "head_lr_factor"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -200,6 +206,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             try require(std.allSatisfy { $0 > 0 && $0.isFinite }, "std values must be positive, got \(std)")
         }
         try require(ignoreIndex >= 0, "ignore_index must be >= 0 (a mask value), got \(ignoreIndex)")
+        try require(headLRFactor > 0 && headLRFactor.isFinite, "head_lr_factor must be a positive number, got \(headLRFactor)")
     }
 
     /// How to open the data set this config names.
@@ -286,12 +293,24 @@ extension TrainingConfig {
 }
 
 extension TrainingConfig {
-    /// The configured optimizer over a model's named parameters (norm weights and biases
-    /// undecayed unless `no_decay_norm_and_bias` is off).
-    public func makeOptimizer(_ named: [(String, Tensor)]) -> Optimizer {
-        let groups = noDecayNormAndBias
-            ? ParamGroup.decayingWeightsOnly(named, lr: lr, weightDecay: weightDecay)
-            : [ParamGroup(parameters: named, lr: lr, weightDecay: weightDecay)]
+    /// What `freeze` names, with `backbone` spelled out as every top-level name but the head's.
+    public func freezePrefixes(headPrefix: String, topLevelNames: [String] = []) -> [String] {
+        let head = String(headPrefix.split(separator: ".").first ?? "")
+        return (freeze ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .flatMap { $0 == "backbone" ? topLevelNames.filter { $0 != head } : [$0] }
+    }
+
+    /// The configured optimizer over a model's trainable named parameters (norm weights and
+    /// biases undecayed unless `no_decay_norm_and_bias` is off; those under `headPrefix` at
+    /// `head_lr_factor` times the rate).
+    public func makeOptimizer(_ named: [(String, Tensor)], headPrefix: String = "") -> Optimizer {
+        func groups(_ named: [(String, Tensor)], lr: Double) -> [ParamGroup] {
+            noDecayNormAndBias
+                ? ParamGroup.decayingWeightsOnly(named, lr: lr, weightDecay: weightDecay)
+                : [ParamGroup(parameters: named, lr: lr, weightDecay: weightDecay)].filter { !$0.parameters.isEmpty }
+        }
+        let isHead = { (name: String) in headLRFactor != 1 && !headPrefix.isEmpty && name.hasPrefix(headPrefix) }
+        let groups = groups(named.filter { !isHead($0.0) }, lr: lr) + groups(named.filter { isHead($0.0) }, lr: lr * headLRFactor)
         switch optimizer {
         case .adamw: return AdamW(groups, betas: (betas[0], betas[1]))
         case .sgd: return SGD(groups, momentum: momentum, nesterov: nesterov)

@@ -50,12 +50,17 @@ struct BenchCommand: ParsableCommand {
             Initializers.manualSeed(0)
             let network = entry.build(options)
             let flopsPerImage = 3 * entry.forwardFLOPs(options, model: network)
+            if config.freeze != nil {
+                try network.freeze(prefixes: config.freezePrefixes(headPrefix: entry.headPrefix, topLevelNames: network.children.map(\.name)))
+            }
+            let trainable = network.trainableParameters()
+            let trainableCount = trainable.reduce(0) { $0 + $1.tensor.count }
             let ddp = try DataParallel(model: network, communicator: communicator, settings: ["bench"],
                                        options: .init(bucketCapMiB: config.bucketCapMB, syncBatchNorm: config.syncBN,
                                                       compression: config.gradCompression, powerSGDRank: config.powersgdRank,
                                                       // bench measures the compressed steady state from its first step.
                                                       powerSGDWarmupSteps: 0))
-            let optimizer = config.makeOptimizer(network.namedParameters())
+            let optimizer = config.makeOptimizer(trainable, headPrefix: entry.headPrefix)
             let data: Dataset = entry.isSegmentation
                 ? Shapes(count: 1_000_000, channels: inChannels, size: imageSize, seed: 1)
                 : SyntheticImages(count: 1_000_000, classes: config.numClasses ?? 1000, shape: [inChannels, imageSize, imageSize], seed: 1)
@@ -109,7 +114,7 @@ struct BenchCommand: ParsableCommand {
             // The same gradients all-reduced outside backward: how much communication there was to hide.
             var communication = 0.0
             if world > 1 {
-                let gradients = Tensor(zeros: [network.parameterCount])
+                let gradients = Tensor(zeros: [trainableCount])
                 var times: [Double] = []
                 for _ in 0..<4 {
                     communicator.barrier()
@@ -124,7 +129,7 @@ struct BenchCommand: ParsableCommand {
             }
             let hidden = communication > 0 ? min(1, max(0, 1 - median(\.exposedCommunication) / communication)) : 0
             // Bus bandwidth as NCCL's tests define it: a ring all-reduce moves 2(P−1)/P of the bytes per rank.
-            let gradientBytes = Double(network.parameterCount * 4)
+            let gradientBytes = Double(trainableCount * 4)
             let busGbps = communication > 0 ? 2 * Double(world - 1) / Double(world) * gradientBytes * 8 / communication / 1e9 : 0
             // What one step's gradient exchange puts on the wire per rank (before the ring's 2(P−1)/P).
             let wireMiB = (config.gradCompression == .bf16 ? gradientBytes / 2 : Double(ddp.bucketWireFloats.reduce(0, +) * 4)) / 1_048_576

@@ -142,5 +142,20 @@ else
     && ok "bad config: clear message, non-zero exit, no hang" || { fail "bad config output"; cat "$work/d.log"; }
 fi
 
+# Frozen layers are not all-reduced: bench's bytes on the wire per step drop by theirs.
+for f in none frozen; do
+  extra=(); [ "$f" = frozen ] && extra=(--freeze conv1,bn1,layer1,layer2,layer3)
+  mpirun -n 2 --oversubscribe "$bin" bench resnet18 --image-size 32 --batch-size 4 --steps 2 --threads 1 --json "${extra[@]}" \
+    2> "$work/bench-$f.log" | tail -1 > "$work/bench-$f.json"
+done
+python3 - "$work/bench-none.json" "$work/bench-frozen.json" <<'PY' && ok "--freeze: all-reduced bytes per step drop by the frozen parameters'" || fail "--freeze all-reduce bytes"
+import json, sys
+full, frozen = (json.load(open(path))["wire_mib_per_step"] for path in sys.argv[1:])
+# ResNet-18 (1000 classes): layer4 and fc train, 8,393,728 + 513,000 of 11,689,512 parameters.
+expected = full * (8_393_728 + 513_000) / 11_689_512
+assert abs(frozen - expected) < 1e-6 * full, (full, frozen, expected)
+print(f"wire MiB per step: {full:.2f} all, {frozen:.2f} with conv1..layer3 frozen")
+PY
+
 echo "integration: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
