@@ -26,7 +26,7 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
-        .target(name: "Kernels", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: fast),
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CDNNL", "CZlib"], swiftSettings: fast),
         .target(name: "Autograd", dependencies: ["Kernels"], swiftSettings: fast),
         .target(name: "NN", dependencies: ["Autograd", "Kernels"], swiftSettings: fast),
         .target(name: "Models", dependencies: ["NN", "Autograd"], swiftSettings: fast),

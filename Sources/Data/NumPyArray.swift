@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// One array in NumPy's `.npy` format (version 1, 2 or 3 headers), read in place from a mapped
 /// file or an `.npz` member. Only what can be read without reinterpretation is accepted:

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// How a 4-D image array is laid out: `auto` reads N×C×H×W when the second extent is 1, 3 or
 /// 4 and the last is not, N×H×W×C in the opposite case, and asks otherwise.

@@ -108,9 +108,12 @@ public struct Checkpoint {
     }
 
     /// The resolved config the run was trained with.
+    /// The run's config; keys added since the checkpoint was written take their defaults, and
+    /// keys this version does not know (a newer writer's) are left out.
     public func trainingConfig(source: String) throws -> TrainingConfig {
         do {
-            return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: config))
+            let known = Set(TrainingConfig.keys)
+            return try TrainingConfig().merging(values: config.filter { known.contains($0.key) }, source: source)
         } catch {
             throw TrainingError("\(source): the checkpoint's config does not decode (\(error))")
         }

@@ -18,6 +18,20 @@ final class CheckpointTests: XCTestCase {
         return try store.save(bytes, step: step, isBest: false)
     }
 
+    /// A config written before later keys existed, or by a newer ddptrain with keys this one
+    /// lacks, still decodes: missing keys take their defaults, unknown ones are left out.
+    func testOlderAndNewerConfigsDecode() throws {
+        let folder = temporaryFolder("ckpt-config")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var loaded = try Checkpoint.load(try makeCheckpoint(step: 3, in: CheckpointStore(directory: folder, keep: 2)))
+        loaded.config["a_later_key"] = 1
+        let config = try loaded.trainingConfig(source: "test")
+        XCTAssertEqual(config.lr, 0.1)
+        XCTAssertEqual(config.headLRFactor, 1)
+        XCTAssertNil(config.freeze)
+        XCTAssertEqual(config.ignoreIndex, 255)
+    }
+
     func testRoundTripAndVerification() throws {
         let folder = temporaryFolder("ckpt")
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -1,27 +1,27 @@
 import CZlib
 import Foundation
 
-/// The members of a zip archive as NumPy's `savez` and `savez_compressed` write them: each
+/// The members of a zip archive as NumPy's `savez`/`savez_compressed` and `torch.save` write them: each
 /// member stored (read in place from the mapped file) or deflated (inflated into memory).
-/// Enough of the format for `.npz`: the central directory, ZIP64 sizes and offsets, no
+/// Enough of the format for `.npz` and PyTorch's `torch.save` files: the central directory, ZIP64 sizes and offsets, no
 /// encryption, no spanning.
-struct ZipArchive {
-    let file: MappedFile
+public struct ZipArchive {
+    public let file: MappedFile
     /// Member name → where its bytes are.
-    private(set) var members: [String: Member] = [:]
+    public private(set) var members: [String: Member] = [:]
 
-    struct Member {
-        let name: String
-        let method: UInt16
-        let compressedSize: Int
-        let size: Int
-        let localHeaderOffset: Int
+    public struct Member: Sendable {
+        public let name: String
+        public let method: UInt16
+        public let compressedSize: Int
+        public let size: Int
+        public let localHeaderOffset: Int
     }
 
-    init(_ file: MappedFile) throws {
+    public init(_ file: MappedFile) throws {
         self.file = file
         let b = file.bytes
-        func fail(_ problem: String) -> DataError { DataError(file.path, "not a readable zip (.npz) archive: \(problem)") }
+        func fail(_ problem: String) -> FileFormatError { FileFormatError(file.path, "not a readable zip (.npz) archive: \(problem)") }
         // The end-of-central-directory record is in the last 64 KiB + 22 bytes.
         var end = -1
         var i = b.count - 22
@@ -60,31 +60,31 @@ struct ZipArchive {
                 }
                 e += 4 + length
             }
-            guard flags & 1 == 0 else { throw DataError(file.path, "member \(name) is encrypted") }
+            guard flags & 1 == 0 else { throw FileFormatError(file.path, "member \(name) is encrypted") }
             members[name] = Member(name: name, method: method, compressedSize: compressed, size: size, localHeaderOffset: offset)
             p += 46 + nameLength + extraLength + commentLength
         }
     }
 
     /// The bytes of member `name`: in place when stored, inflated when deflated.
-    func contents(_ name: String) throws -> (bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
-        guard let member = members[name] else { throw DataError(file.path, "no member \(name) in the archive") }
+    public func contents(_ name: String) throws -> (bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
+        guard let member = members[name] else { throw FileFormatError(file.path, "no member \(name) in the archive") }
         let b = file.bytes, h = member.localHeaderOffset
-        guard h + 30 <= b.count, u32(h) == 0x0403_4b50 else { throw DataError(file.path, "member \(name): damaged local header") }
+        guard h + 30 <= b.count, u32(h) == 0x0403_4b50 else { throw FileFormatError(file.path, "member \(name): damaged local header") }
         let start = h + 30 + Int(u16(h + 26)) + Int(u16(h + 28))
-        guard start + member.compressedSize <= b.count else { throw DataError(file.path, "member \(name) is truncated") }
+        guard start + member.compressedSize <= b.count else { throw FileFormatError(file.path, "member \(name) is truncated") }
         let stored = UnsafeRawBufferPointer(rebasing: b[start..<(start + member.compressedSize)])
         switch member.method {
         case 0: return (stored, nil)
         case 8: let inflated = try Self.inflateRaw(stored, size: member.size, what: "\(file.path): member \(name)")
             return (UnsafeRawBufferPointer(inflated.buffer), inflated)
-        default: throw DataError(file.path, "member \(name) uses compression method \(member.method) (only stored and deflated are read)")
+        default: throw FileFormatError(file.path, "member \(name) uses compression method \(member.method) (only stored and deflated are read)")
         }
     }
 
     /// An owned buffer, freed with its owner.
-    final class Buffer {
-        let buffer: UnsafeMutableRawBufferPointer
+    public final class Buffer {
+        public let buffer: UnsafeMutableRawBufferPointer
         init(_ count: Int) { buffer = .allocate(byteCount: max(count, 1), alignment: 64) }
         deinit { buffer.deallocate() }
     }
@@ -93,7 +93,7 @@ struct ZipArchive {
         let out = Buffer(size)
         var stream = z_stream()
         guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw DataError(what, "cannot start zlib")
+            throw FileFormatError(what, "cannot start zlib")
         }
         defer { inflateEnd(&stream) }
         stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
@@ -102,7 +102,7 @@ struct ZipArchive {
         stream.avail_out = uInt(size)
         let status = inflate(&stream, Z_FINISH)
         guard status == Z_STREAM_END, Int(stream.total_out) == size else {
-            throw DataError(what, "does not inflate (zlib status \(status)); the archive is damaged or truncated")
+            throw FileFormatError(what, "does not inflate (zlib status \(status)); the archive is damaged or truncated")
         }
         return out
     }
