@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Autograd", "Kernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Kernels", "TestSupport"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "Autograd", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "Autograd", "Data", "Distributed", "Optim", "Kernels"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Autograd", "Kernels"], exclude: ["Fixtures"]),

@@ -223,7 +223,7 @@ struct NumPyFiles {
 
     func array(_ name: String) throws -> NumPyArray {
         guard let archive else { return try NumPyArray(path: "\(directory)/\(name).npy") }
-        let (bytes, owner) = try archive.contents("\(name).npy")
-        return try NumPyArray(bytes: bytes, name: "\(archive.file.path): \(name)", owner: owner ?? archive.file)
+        let member = try archive.contents("\(name).npy")
+        return try NumPyArray(bytes: member.bytes, name: "\(archive.file.path): \(name)", owner: member)
     }
 }

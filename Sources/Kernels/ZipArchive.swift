@@ -66,8 +66,16 @@ public struct ZipArchive {
         }
     }
 
-    /// The bytes of member `name`: in place when stored, inflated when deflated.
-    public func contents(_ name: String) throws -> (bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
+    /// A member's bytes, valid while this object lives: the mapped file's own pages when the
+    /// member is stored, an inflated copy when it is deflated.
+    public final class MemberData: @unchecked Sendable {
+        public let bytes: UnsafeRawBufferPointer
+        private let owner: AnyObject
+        init(_ bytes: UnsafeRawBufferPointer, owner: AnyObject) { self.bytes = bytes; self.owner = owner }
+    }
+
+    /// The bytes of member `name`.
+    public func contents(_ name: String) throws -> MemberData {
         guard let member = members[name] else { throw FileFormatError(file.path, "no member \(name) in the archive") }
         let b = file.bytes, h = member.localHeaderOffset
         guard h + 30 <= b.count, u32(h) == 0x0403_4b50 else { throw FileFormatError(file.path, "member \(name): damaged local header") }
@@ -75,16 +83,17 @@ public struct ZipArchive {
         guard start + member.compressedSize <= b.count else { throw FileFormatError(file.path, "member \(name) is truncated") }
         let stored = UnsafeRawBufferPointer(rebasing: b[start..<(start + member.compressedSize)])
         switch member.method {
-        case 0: return (stored, nil)
-        case 8: let inflated = try Self.inflateRaw(stored, size: member.size, what: "\(file.path): member \(name)")
-            return (UnsafeRawBufferPointer(inflated.buffer), inflated)
+        case 0: return MemberData(stored, owner: file)
+        case 8:
+            let inflated = try Self.inflateRaw(stored, size: member.size, what: "\(file.path): member \(name)")
+            return MemberData(UnsafeRawBufferPointer(inflated.buffer), owner: inflated)
         default: throw FileFormatError(file.path, "member \(name) uses compression method \(member.method) (only stored and deflated are read)")
         }
     }
 
     /// An owned buffer, freed with its owner.
-    public final class Buffer {
-        public let buffer: UnsafeMutableRawBufferPointer
+    final class Buffer {
+        let buffer: UnsafeMutableRawBufferPointer
         init(_ count: Int) { buffer = .allocate(byteCount: max(count, 1), alignment: 64) }
         deinit { buffer.deallocate() }
     }

@@ -123,7 +123,7 @@ public struct ConfigSetting: Sendable {
         case .checkpointEvery: return .init(key, .checkpointsAndLogs, .integer, [.train], "Also checkpoint every N steps (0: epoch ends only).")
         case .keep: return .init(key, .checkpointsAndLogs, .integer, [.train], "Checkpoints to keep (plus the best).")
         case .resume: return .init(key, .checkpointsAndLogs, .text("auto|path"), [.train], "Resume from the newest valid checkpoint, or a file.")
-        case .weights: return .init(key, .checkpointsAndLogs, .text("path"), [.train], "Initial weights: a safetensors file with PyTorch names.")
+        case .weights: return .init(key, .checkpointsAndLogs, .text("path"), [.train], "Initial weights with PyTorch names: a .pth file torch.save wrote (a state dict), or safetensors.")
         case .logDir: return .init(key, .checkpointsAndLogs, .text("path"), [.train], "Log folder (default: runs/MODEL).")
         case .timeline: return .init(key, .checkpointsAndLogs, .text("file.json"), [.train, .bench],
                                      "Write a Chrome/Perfetto trace of every rank's steps and all-reduces (rank 0 writes it at the end).")

@@ -193,11 +193,15 @@ public final class Trainer {
         return frozen + (config.headLRFactor == 1 ? "" : String(format: ", the head at %g× the rate", config.headLRFactor))
     }
 
+    /// The model entries of a weights file (safetensors, PyTorch's .pth, or a ddptrain
+    /// checkpoint, whose optimizer state is left out).
+    public static func readWeights(_ path: String) throws -> [(name: String, tensor: Tensor)] {
+        try WeightsFile.read(path).filter { Checkpoint.isModelEntry($0.name) }
+    }
+
     /// `--weights`: strict, except the classifier head when its shape differs (fine-tuning).
     static func loadWeights(_ path: String, into model: Module, entry: ModelEntry, console: Console) throws {
-        let (entries, _) = try SafeTensors.read(contentsOf: path)
-        // A checkpoint given as weights: its model state alone.
-        let named = entries.filter { Checkpoint.isModelEntry($0.name) }.map { ($0.name, $0.tensor) }
+        let named = try readWeights(path)
         let own = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.name, $0.tensor.shape) })
         let headDiffers = named.contains { $0.0.hasPrefix(entry.headPrefix) && own[$0.0] != nil && own[$0.0] != $0.1.shape }
         let skipped = try model.loadStateDict(named, skipping: headDiffers ? entry.headPrefix : nil, source: path)

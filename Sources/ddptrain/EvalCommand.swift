@@ -13,7 +13,7 @@ struct EvalCommand: ParsableCommand {
 
     @Argument(help: "Model name.") var model: String
     @Option(help: "A ddptrain checkpoint.") var checkpoint: String?
-    @Option(help: "A safetensors file with PyTorch names.") var weights: String?
+    @Option(help: "Weights with PyTorch names: a .pth file torch.save wrote (a state dict), or safetensors.") var weights: String?
     @Option(help: "test or train.") var split = "test"
     @Option(help: "Evaluate the first N samples, in file order.") var limit: Int?
     @Flag(help: "Print {\"loss\":…, \"accuracy\":…, \"accuracy_top5\":… (5 classes or more), \"mean_iou\":… (segmentation), \"samples\":…}.")
@@ -59,10 +59,7 @@ struct EvalCommand: ParsableCommand {
                 let options = try config.modelOptions(fitting: dataset)
                 let network = try ModelRegistry.entry(model).build(options)
                 if let saved, let checkpoint { try saved.restore(into: network, optimizer: nil, modelName: model, source: checkpoint) }
-                if let weights {
-                    let (entries, _) = try SafeTensors.read(contentsOf: weights)
-                    try network.loadStateDict(entries.map { ($0.name, $0.tensor) }, source: weights)
-                }
+                if let weights { try network.loadStateDict(try Trainer.readWeights(weights), source: weights) }
                 collectiveTimeout = config.collectiveTimeout
                 return (network, dataset, config)
             }
