@@ -3,11 +3,13 @@ import Glibc
 @inline(__always) func _log(_ x: Double) -> Double { Glibc.log(x) }
 @inline(__always) func _cos(_ x: Double) -> Double { Glibc.cos(x) }
 @inline(__always) func _sin(_ x: Double) -> Double { Glibc.sin(x) }
+@inline(__always) func _pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
 #else
 import Darwin
 @inline(__always) func _log(_ x: Double) -> Double { Darwin.log(x) }
 @inline(__always) func _cos(_ x: Double) -> Double { Darwin.cos(x) }
 @inline(__always) func _sin(_ x: Double) -> Double { Darwin.sin(x) }
+@inline(__always) func _pow(_ x: Double, _ y: Double) -> Double { Darwin.pow(x, y) }
 #endif
 
 /// A small, seedable generator (xoshiro256**) so that every run, rank and resume
@@ -46,6 +48,26 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
         let radius = (-2 * _log(u1)).squareRoot()
         let angle = 2 * Double.pi * u2
         return (radius * _cos(angle), radius * _sin(angle))
+    }
+
+    /// Gamma(shape, 1), by Marsaglia and Tsang's method (shape < 1 through Gamma(shape + 1)·U^(1/shape)).
+    public mutating func gamma(shape: Double) -> Double {
+        precondition(shape > 0, "gamma: shape must be positive")
+        if shape < 1 { return gamma(shape: shape + 1) * _pow(max(uniform(), 0x1.0p-60), 1 / shape) }
+        let d = shape - 1.0 / 3, c = 1 / (9 * d).squareRoot()
+        while true {
+            let (x, _) = normalPair()
+            let v = (1 + c * x) * (1 + c * x) * (1 + c * x)
+            guard v > 0 else { continue }
+            let u = max(uniform(), 0x1.0p-60)
+            if _log(u) < 0.5 * x * x + d - d * v + d * _log(v) { return d * v }
+        }
+    }
+
+    /// Beta(a, b) as the first share of a Dirichlet(a, b), as torchvision draws mixup's λ.
+    public mutating func beta(_ a: Double, _ b: Double) -> Double {
+        let x = gamma(shape: a), y = gamma(shape: b)
+        return x + y > 0 ? x / (x + y) : 0.5
     }
 
     @inline(__always) private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }

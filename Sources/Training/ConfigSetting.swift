@@ -80,6 +80,8 @@ public struct ConfigSetting: Sendable {
         case .freeze: return .init(key, .optimisation, .text("prefixes"), [.train, .bench],
                                    "Freeze these modules or parameters, e.g. conv1,bn1,layer1, or backbone (all but the head).")
         case .headLRFactor: return .init(key, .optimisation, .number, [.train], "The head's learning rate as a multiple of --lr.")
+        case .mixupAlpha: return .init(key, .optimisation, .number, [.train], "Mixup's Beta(α, α) (torchvision's --mixup-alpha; 0: off).")
+        case .cutmixAlpha: return .init(key, .optimisation, .number, [.train], "CutMix's Beta(α, α) (torchvision's --cutmix-alpha; 0: off).")
         case .syntheticCount: return .init(key, .data, .integer, [.train, .eval], "Samples of the synthetic data set.")
         case .badSamples: return .choice(key, .data, BadSamplePolicy.self, [.train],
                                          "A sample that does not decode: stop with a checkpoint, or log it and train on a replacement.")

@@ -79,6 +79,9 @@ public final class Trainer {
             var eval = try source.open(train: false, options: config.dataOptions)
             if let limit = config.evalLimit { eval = Subset(eval, first: limit) }
             let modelOptions = try config.modelOptions(fitting: train)
+            if entry.isSegmentation && (config.mixupAlpha > 0 || config.cutmixAlpha > 0) {
+                throw TrainingConfig.Invalid("mixup_alpha and cutmix_alpha mix classification targets; \(entry.name) segments")
+            }
             Initializers.manualSeed(config.seed)
             let model = entry.build(modelOptions)
             if let weights = config.weights { try Self.loadWeights(weights, into: model, entry: entry, console: console) }
@@ -223,6 +226,7 @@ public final class Trainer {
                                 badSampleLog: badSampleLog)
         let step = TrainingStep(model: model, ddp: ddp, optimizer: optimizer, labelSmoothing: Float(config.labelSmoothing))
         step.timeline = timeline
+        let mixing = BatchMixing(mixupAlpha: config.mixupAlpha, cutmixAlpha: config.cutmixAlpha)
         // Since the last log line: the steps' totals, seconds spent in training steps, steps.
         var window = (totals: StepTotals(), seconds: 0.0, steps: 0)
         var lastEvalStep = -1, replacedSoFar = 0
@@ -242,7 +246,9 @@ public final class Trainer {
                 optimizer.setLRFactor(progress.lrFactor)
                 let batches = try fetchAgreed(stream, count: min(config.accumulate, plan.count - micro))
                 micro += batches.count
-                let (local, badRanks) = step.run(batches)
+                let mixes = mixing.isEnabled
+                    ? batches.enumerated().map { mixing.apply(to: $1, seed: config.seed, step: progress.globalStep, micro: $0) } : []
+                let (local, badRanks) = step.run(batches, mixes: mixes)
                 try applyNonFinitePolicy(badRanks)
                 var mine = local
                 mine.stopRequests = StopSignal.isRequested ? 1 : 0

@@ -86,6 +86,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var freeze: String?
     /// The head's learning rate as a multiple of the base rate (fine-tuning).
     public var headLRFactor = 1.0
+    /// torchvision's `--mixup-alpha` and `--cutmix-alpha` (0: off; both: one or the other per batch).
+    public var mixupAlpha = 0.0
+    public var cutmixAlpha = 0.0
 
     public init() {}
 
@@ -103,7 +106,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case collectiveTimeout = "collective_timeout", gradCompression = "grad_compression", timeline
         case powersgdRank = "powersgd_rank", powersgdWarmupSteps = "powersgd_warmup_steps"
         case mean, std, ignoreIndex = "ignore_index", npyLayout = "npy_layout", augment
-        case freeze, headLRFactor = "head_lr_factor"
+        case freeze, headLRFactor = "head_lr_factor", mixupAlpha = "mixup_alpha", cutmixAlpha = "cutmix_alpha"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -207,6 +210,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         }
         try require(ignoreIndex >= 0, "ignore_index must be >= 0 (a mask value), got \(ignoreIndex)")
         try require(headLRFactor > 0 && headLRFactor.isFinite, "head_lr_factor must be a positive number, got \(headLRFactor)")
+        try require(mixupAlpha >= 0 && mixupAlpha.isFinite, "mixup_alpha must be >= 0 (0: off), got \(mixupAlpha)")
+        try require(cutmixAlpha >= 0 && cutmixAlpha.isFinite, "cutmix_alpha must be >= 0 (0: off), got \(cutmixAlpha)")
     }
 
     /// How to open the data set this config names.

@@ -70,14 +70,24 @@ public final class TrainingStep {
 
     /// Runs the step on this rank's micro-batches; returns this rank's totals and the ranks whose
     /// loss or gradient was not finite (the optimizer step is skipped when there are any).
-    public func run(_ batches: [Batch]) -> (totals: StepTotals, nonFiniteRanks: [Int]) {
+    /// With `mixes` (mixup or CutMix, one per micro-batch), each loss is λ·CE(own labels) +
+    /// (1−λ)·CE(predecessors' labels), and accuracy counts the dominant label, as torchvision's
+    /// `utils.accuracy` takes the argmax of the mixed target.
+    public func run(_ batches: [Batch], mixes: [BatchMixing.Mix] = []) -> (totals: StepTotals, nonFiniteRanks: [Int]) {
         times = Times()
         var totals = StepTotals()
         for (k, batch) in batches.enumerated() {
             ddp.synchronizesGradients = k == batches.count - 1
             let t0 = System.now()
             let logits = model(batch.images)
-            let loss = crossEntropy(logits, labels: batch.labels, labelSmoothing: labelSmoothing)
+            let mix = mixes.indices.contains(k) ? mixes[k] : nil
+            var loss = crossEntropy(logits, labels: batch.labels, labelSmoothing: labelSmoothing)
+            var counted = batch.labels
+            if let mix {
+                let partner = crossEntropy(logits, labels: mix.partnerLabels, labelSmoothing: labelSmoothing)
+                loss = loss * Float(mix.lambda) + partner * Float(1 - mix.lambda)
+                if mix.lambda < 0.5 { counted = mix.partnerLabels }
+            }
             let t1 = System.now()
             (batches.count > 1 ? loss * (1 / Float(batches.count)) : loss).backward()
             let t1b = System.now()
@@ -87,7 +97,7 @@ public final class TrainingStep {
             timeline?.record("backward", "compute", start: t1, end: t1b)
             let labelled = Double(batch.labels.filter { $0 >= 0 }.count)
             totals.lossSum += Double(loss.item()) * labelled
-            totals.correct += Double(correctPredictions(logits, labels: batch.labels))
+            totals.correct += Double(correctPredictions(logits, labels: counted))
             totals.labelled += labelled
             totals.images += Double(batch.count)
         }
