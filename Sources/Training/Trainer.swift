@@ -131,7 +131,8 @@ public final class Trainer {
         progress.globalBatch = globalBatch
         self.progress = progress
         baseLR = config.lr * (config.lrScaling == .linear ? Double(globalBatch) / 256 : 1)
-        for i in optimizer.paramGroups.indices { optimizer.paramGroups[i].initialLR = baseLR }
+        // The groups were made at the configured rate (the head's at head_lr_factor times it); scale them all.
+        for i in optimizer.paramGroups.indices { optimizer.paramGroups[i].initialLR *= baseLR / config.lr }
         schedule = config.makeSchedule()
         sampler = DistributedSampler(datasetSize: trainData.count, worldSize: world, rank: communicator.rank,
                                      batchSize: config.batchSize, seed: config.seed, dropLast: config.dropLast)

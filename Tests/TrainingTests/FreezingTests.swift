@@ -72,6 +72,15 @@ final class FreezingTests: XCTestCase {
             XCTAssertEqual(group.initialLR, isHead ? 10 * config.lr : config.lr, accuracy: 1e-12)
         }
         XCTAssertEqual(optimizer.paramGroups.count, 4, "decayed and undecayed, body and head")
+
+        // The trainer scales every group to the global batch and keeps the head's factor.
+        config.freeze = nil
+        let trainer = try Trainer(config: config, communicator: SingleProcessCommunicator(), console: Console(rank: 1))
+        let rates = trainer.optimizer.paramGroups.map { ($0.parameters.first!.name.hasPrefix("fc.") ? "head" : "body", $0.initialLR) }
+        let body = rates.filter { $0.0 == "body" }.map(\.1), head = rates.filter { $0.0 == "head" }.map(\.1)
+        XCTAssertEqual(Set(body), [config.lr * 4 / 256], "linear scaling to the global batch of 4")
+        XCTAssertEqual(head.count, 2)
+        for rate in head { XCTAssertEqual(rate, 10 * config.lr * 4 / 256, accuracy: 1e-15) }
     }
 
     func testAPrefixThatNamesNothingIsRefused() throws {
