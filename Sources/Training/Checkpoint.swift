@@ -11,6 +11,7 @@ public struct Checkpoint {
     public static let formatVersion = "1"
     static let optimizerPrefix = "__optimizer__."
     static let communicationPrefix = "__ddp__."
+    static let emaPrefix = "__ema__."
 
     public var model: String
     public var progress: TrainingProgress
@@ -21,12 +22,14 @@ public struct Checkpoint {
     public var inference: InferenceSpec?
     /// Gradient compression state (PowerSGD's factors and every rank's error), under `__ddp__.<key>`.
     public var communicationState: [String: Tensor] = [:]
+    /// The weights' moving average (`--ema-decay`), under `__ema__.<name>`; empty without one.
+    public var emaState: [String: Tensor] = [:]
 
     // MARK: writing
 
     public static func encode(model: String, module: Module, optimizer: Optimizer?, progress: TrainingProgress,
                               config: [String: Any], inference: InferenceSpec? = nil,
-                              communicationState: [String: Tensor] = [:]) throws -> [UInt8] {
+                              communicationState: [String: Tensor] = [:], emaState: [String: Tensor] = [:]) throws -> [UInt8] {
         var entries = module.safeTensorsEntries()
         for (param, state) in (optimizer?.state ?? [:]).sorted(by: { $0.key < $1.key }) {
             for (key, tensor) in state.sorted(by: { $0.key < $1.key }) {
@@ -35,6 +38,9 @@ public struct Checkpoint {
         }
         for (key, tensor) in communicationState.sorted(by: { $0.key < $1.key }) {
             entries.append(.init(name: communicationPrefix + key, tensor: tensor))
+        }
+        for (key, tensor) in emaState.sorted(by: { $0.key < $1.key }) {
+            entries.append(.init(name: emaPrefix + key, tensor: tensor))
         }
         let progressJSON = String(decoding: try JSONEncoder.sorted.encode(progress), as: UTF8.self)
         let configJSON = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
@@ -91,9 +97,11 @@ public struct Checkpoint {
         }
         var modelState: [(String, Tensor)] = []
         var optimizerState: [String: [String: Tensor]] = [:]
-        var communicationState: [String: Tensor] = [:]
+        var communicationState: [String: Tensor] = [:], emaState: [String: Tensor] = [:]
         for e in entries {
-            if e.name.hasPrefix(communicationPrefix) {
+            if e.name.hasPrefix(emaPrefix) {
+                emaState[String(e.name.dropFirst(emaPrefix.count))] = e.tensor
+            } else if e.name.hasPrefix(communicationPrefix) {
                 communicationState[String(e.name.dropFirst(communicationPrefix.count))] = e.tensor
             } else if e.name.hasPrefix(optimizerPrefix) {
                 let rest = e.name.dropFirst(optimizerPrefix.count)
@@ -104,7 +112,7 @@ public struct Checkpoint {
             }
         }
         return Checkpoint(model: model, progress: progress, config: config, modelState: modelState, optimizerState: optimizerState,
-                          inference: inference, communicationState: communicationState)
+                          inference: inference, communicationState: communicationState, emaState: emaState)
     }
 
     /// The resolved config the run was trained with.
@@ -121,7 +129,7 @@ public struct Checkpoint {
 
     /// True for the entries of the model's state dict (not optimizer or gradient-compression state).
     static func isModelEntry(_ name: String) -> Bool {
-        !name.hasPrefix(optimizerPrefix) && !name.hasPrefix(communicationPrefix)
+        !name.hasPrefix(optimizerPrefix) && !name.hasPrefix(communicationPrefix) && !name.hasPrefix(emaPrefix)
     }
 
     /// Puts the saved state into a model and optimizer built for the same configuration.

@@ -82,6 +82,9 @@ public struct ConfigSetting: Sendable {
         case .headLRFactor: return .init(key, .optimisation, .number, [.train], "The head's learning rate as a multiple of --lr.")
         case .mixupAlpha: return .init(key, .optimisation, .number, [.train], "Mixup's Beta(α, α) (torchvision's --mixup-alpha; 0: off).")
         case .cutmixAlpha: return .init(key, .optimisation, .number, [.train], "CutMix's Beta(α, α) (torchvision's --cutmix-alpha; 0: off).")
+        case .emaDecay: return .init(key, .optimisation, .number, [.train],
+                                     "Keep an EMA of the weights with this decay, adjusted as torchvision's --model-ema-decay (e.g. 0.99998).")
+        case .emaEvery: return .init(key, .optimisation, .integer, [.train], "Update the EMA every N steps (torchvision's --model-ema-steps).")
         case .syntheticCount: return .init(key, .data, .integer, [.train, .eval], "Samples of the synthetic data set.")
         case .badSamples: return .choice(key, .data, BadSamplePolicy.self, [.train],
                                          "A sample that does not decode: stop with a checkpoint, or log it and train on a replacement.")

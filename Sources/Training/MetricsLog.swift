@@ -57,6 +57,17 @@ public final class MetricsLog {
 
     /// One evaluation; `accuracy_top5` where Acc@5 applies, `mean_iou` for segmentation (and
     /// the same under `eval/` in TensorBoard).
+    /// The EMA's evaluation: `ema_loss`, `ema_accuracy` (and `ema_accuracy_top5`, `ema_mean_iou`).
+    public func logEMAEval(step: Int, loss: Double, accuracy: Double, top5Accuracy: Double?, meanIoU: Double?) {
+        var record: [String: Any] = ["kind": "eval_ema", "step": step, "ema_loss": loss, "ema_accuracy": accuracy,
+                                     "time": Date().timeIntervalSince1970]
+        var scalars = [("eval/ema_loss", loss), ("eval/ema_accuracy", accuracy)]
+        if let top5Accuracy { record["ema_accuracy_top5"] = top5Accuracy; scalars.append(("eval/ema_accuracy_top5", top5Accuracy)) }
+        if let meanIoU { record["ema_mean_iou"] = meanIoU; scalars.append(("eval/ema_mean_iou", meanIoU)) }
+        write(record)
+        tensorBoard.add(scalars: scalars, step: step)
+    }
+
     public func logEval(step: Int, epoch: Double, loss: Double, accuracy: Double, top5Accuracy: Double? = nil,
                         meanIoU: Double? = nil, samples: Int) {
         var record: [String: Any] = ["kind": "eval", "step": step, "epoch": epoch, "loss": loss, "accuracy": accuracy,

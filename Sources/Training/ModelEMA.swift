@@ -11,7 +11,7 @@ import NN
 /// `num_batches_tracked` is copied, not averaged. Evaluated beside the model, saved in the
 /// checkpoint under `__ema__.`, resumed exactly.
 public final class ModelEMA {
-    public let decay: Float
+    public let decay: Double
     public let every: Int
     /// The averaged state dict (names as the model's).
     public private(set) var averaged: [(name: String, tensor: Tensor)]
@@ -19,12 +19,11 @@ public final class ModelEMA {
     public internal(set) var updates = 0
 
     /// torchvision's adjustment of the decay to the run's batch and length.
-    public static func adjustedDecay(_ decay: Double, every: Int, worldSize: Int, batchPerRank: Int, epochs: Int) -> Float {
-        let alpha = min(1, (1 - decay) * Double(worldSize * batchPerRank * every) / Double(epochs))
-        return Float(1 - alpha)
+    public static func adjustedDecay(_ decay: Double, every: Int, worldSize: Int, batchPerRank: Int, epochs: Int) -> Double {
+        1 - min(1, (1 - decay) * Double(worldSize * batchPerRank * every) / Double(epochs))
     }
 
-    public init(model: Module, decay: Float, every: Int) {
+    public init(model: Module, decay: Double, every: Int) {
         self.decay = decay
         self.every = every
         averaged = model.stateDict().map { ($0.name, Tensor(copying: $0.tensor)) }
@@ -39,7 +38,8 @@ public final class ModelEMA {
 
     func update(from model: Module) {
         let current = model.stateDict()
-        let (keep, take) = (decay, Float(1 - Double(decay)))
+        // float32 arithmetic with the factors rounded from double, as PyTorch multiplies a float tensor by a Python float.
+        let (keep, take) = (Float(decay), Float(1 - decay))
         for (k, (name, average)) in averaged.enumerated() {
             let source = current[k].tensor
             let (a, s) = (average.pointer, source.pointer)

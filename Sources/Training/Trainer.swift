@@ -56,6 +56,9 @@ public final class Trainer {
     /// end): a step already saved is not saved again.
     var lastSaveStep = -1
     let timeline: Timeline?
+    /// The weights' moving average (`--ema-decay`), and the model it is evaluated in.
+    let ema: ModelEMA?
+    let emaModel: LayerModule?
     let globalBatch: Int
     let baseLR: Double
 
@@ -71,7 +74,7 @@ public final class Trainer {
         let world = communicator.size
 
         // Phase 1, on every rank alone: config, data, model, optimizer.
-        let local = try agree(communicator, "start-up") { () throws -> (ModelEntry, LayerModule, Dataset, Dataset, Optimizer, InferenceSpec) in
+        let local = try agree(communicator, "start-up") { () throws -> (ModelEntry, LayerModule, Dataset, Dataset, Optimizer, InferenceSpec, LayerModule?) in
             try config.validate()
             let entry = try ModelRegistry.entry(config.model)
             let source = try DataSource.named(config.data)
@@ -90,9 +93,10 @@ public final class Trainer {
             }
             let optimizer = config.makeOptimizer(model.trainableParameters(), headPrefix: entry.headPrefix)
             let inference = InferenceSpec(config: config, options: modelOptions, dataset: train, source: source, entry: entry)
-            return (entry, model, train, eval, optimizer, inference)
+            let emaModel = config.emaDecay == nil ? nil : entry.build(modelOptions)
+            return (entry, model, train, eval, optimizer, inference, emaModel)
         }
-        (entry, model, trainData, evalData, optimizer, inference) = local
+        (entry, model, trainData, evalData, optimizer, inference, emaModel) = local
 
         // Phase 2, rank 0: the checkpoint folder, the checkpoint to resume from, the logs.
         let checkpointDir = config.checkpointDir ?? "checkpoints/\(config.model)"
@@ -145,6 +149,7 @@ public final class Trainer {
         ddp.synchronizedSteps = progress.globalStep
         if let resumed, let note = try ddp.restoreCompressionState(resumed.communicationState) { console.info(note) }
         timeline = config.timeline.map { Timeline(path: $0, communicator: communicator) }
+        ema = try Self.makeEMA(config: config, model: model, world: world, resumed: resumed, source: sharedPath, console: console)
         if communicator.rank == 0 {
             let logDir = config.logDir ?? "runs/\(config.model)"
             log = try MetricsLog(directory: logDir, run: [
@@ -155,6 +160,20 @@ public final class Trainer {
             ])
         }
         console.info(startupSummary(checkpointDir: checkpointDir, resumedFrom: sharedPath))
+    }
+
+    /// The EMA `ema_decay` asks for, resumed from the checkpoint when it has one.
+    static func makeEMA(config: TrainingConfig, model: Module, world: Int, resumed: Checkpoint?, source: String,
+                        console: Console) throws -> ModelEMA? {
+        guard let decay = config.emaDecay else { return nil }
+        let ema = ModelEMA(model: model, decay: ModelEMA.adjustedDecay(decay, every: config.emaEvery, worldSize: world,
+                                                                       batchPerRank: config.batchSize, epochs: config.epochs),
+                           every: config.emaEvery)
+        if let resumed {
+            if resumed.emaState.isEmpty { console.info("\(source) holds no EMA; the EMA starts from the resumed weights") }
+            else { try ema.restore(resumed.emaState, source: source) }
+        }
+        return ema
     }
 
     /// The batch per rank that keeps a resumed run's global batch on `world` ranks (the configured
@@ -257,6 +276,7 @@ public final class Trainer {
                 mine.badSamples = Double(badSampleLog.replacements - replacedSoFar)
                 replacedSoFar = badSampleLog.replacements
                 let totals = mine.allReduced(communicator)
+                ema?.stepEnded(model, stepInEpoch: progress.stepInEpoch, epoch: progress.epoch, warmupEpochs: config.warmupEpochs)
                 progress.globalStep += 1
                 progress.stepInEpoch += 1
                 progress.samplesInEpoch += Int(totals.images)
@@ -428,7 +448,20 @@ public final class Trainer {
                             result.loss, 100 * result.accuracy, top5, result.samples))
         log?.logEval(step: progress.globalStep, epoch: Double(progress.epoch), loss: result.loss, accuracy: result.accuracy,
                      top5Accuracy: result.top5Accuracy, meanIoU: result.meanIoU, samples: result.samples)
+        if let ema, let emaModel { try evaluateEMA(ema, in: emaModel) }
         return result
+    }
+
+    /// The EMA's weights evaluated on the same samples (torchvision's "Test: EMA").
+    func evaluateEMA(_ ema: ModelEMA, in emaModel: LayerModule) throws {
+        try ema.copy(into: emaModel)
+        let result = try Evaluation.run(model: emaModel, dataset: evalData, communicator: communicator, batchSize: config.batchSize,
+                                        workers: config.workers, badSamples: config.badSamples, badSampleLog: BadSampleLog())
+        let headline = result.meanIoU.map { String(format: "  mean IoU %.2f%%", 100 * $0) }
+            ?? result.top5Accuracy.map { String(format: "  acc@5 %.2f%%", 100 * $0) } ?? ""
+        console.info(String(format: "  ema: loss %.4f  accuracy %.2f%%%@", result.loss, 100 * result.accuracy, headline))
+        log?.logEMAEval(step: progress.globalStep, loss: result.loss, accuracy: result.accuracy, top5Accuracy: result.top5Accuracy,
+                        meanIoU: result.meanIoU)
     }
 
     /// Averages BN running statistics over the ranks (SyncBatchNorm keeps them equal already),
@@ -447,7 +480,8 @@ public final class Trainer {
         try agree(communicator, "saving the checkpoint") {
             guard communicator.rank == 0 else { return }
             let bytes = try Checkpoint.encode(model: config.model, module: model, optimizer: optimizer, progress: progress,
-                                              config: config.jsonObject(), inference: inference, communicationState: compression)
+                                              config: config.jsonObject(), inference: inference, communicationState: compression,
+                                              emaState: ema?.checkpointState ?? [:])
             try store.save(bytes, step: progress.globalStep, isBest: isBest)
         }
         lastSaveStep = progress.globalStep

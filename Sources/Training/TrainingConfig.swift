@@ -89,6 +89,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// torchvision's `--mixup-alpha` and `--cutmix-alpha` (0: off; both: one or the other per batch).
     public var mixupAlpha = 0.0
     public var cutmixAlpha = 0.0
+    /// torchvision's `--model-ema-decay` (nil: no EMA) and `--model-ema-steps`.
+    public var emaDecay: Double?
+    public var emaEvery = 32
 
     public init() {}
 
@@ -107,6 +110,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case powersgdRank = "powersgd_rank", powersgdWarmupSteps = "powersgd_warmup_steps"
         case mean, std, ignoreIndex = "ignore_index", npyLayout = "npy_layout", augment
         case freeze, headLRFactor = "head_lr_factor", mixupAlpha = "mixup_alpha", cutmixAlpha = "cutmix_alpha"
+        case emaDecay = "ema_decay", emaEvery = "ema_every"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -212,6 +216,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try require(headLRFactor > 0 && headLRFactor.isFinite, "head_lr_factor must be a positive number, got \(headLRFactor)")
         try require(mixupAlpha >= 0 && mixupAlpha.isFinite, "mixup_alpha must be >= 0 (0: off), got \(mixupAlpha)")
         try require(cutmixAlpha >= 0 && cutmixAlpha.isFinite, "cutmix_alpha must be >= 0 (0: off), got \(cutmixAlpha)")
+        try require(emaDecay.map { $0 > 0 && $0 < 1 } ?? true, "ema_decay must be in (0, 1), e.g. 0.99998, got \(emaDecay ?? 0)")
+        try require(emaEvery >= 1, "ema_every must be at least 1, got \(emaEvery)")
     }
 
     /// How to open the data set this config names.
