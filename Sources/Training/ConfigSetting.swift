@@ -85,6 +85,8 @@ public struct ConfigSetting: Sendable {
         case .emaDecay: return .init(key, .optimisation, .number, [.train],
                                      "Keep an EMA of the weights with this decay, adjusted as torchvision's --model-ema-decay (e.g. 0.99998).")
         case .emaEvery: return .init(key, .optimisation, .integer, [.train], "Update the EMA every N steps (torchvision's --model-ema-steps).")
+        case .randomErase: return .init(key, .data, .number, [.train],
+                                        "Erase a random box of each training image with this probability (torchvision's --random-erase).")
         case .syntheticCount: return .init(key, .data, .integer, [.train, .eval], "Samples of the synthetic data set.")
         case .badSamples: return .choice(key, .data, BadSamplePolicy.self, [.train],
                                          "A sample that does not decode: stop with a checkpoint, or log it and train on a replacement.")

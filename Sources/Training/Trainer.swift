@@ -78,7 +78,11 @@ public final class Trainer {
             try config.validate()
             let entry = try ModelRegistry.entry(config.model)
             let source = try DataSource.named(config.data)
-            let train = try source.open(train: true, options: config.dataOptions)
+            let opened = try source.open(train: true, options: config.dataOptions)
+            if config.randomErase > 0 && opened.isSegmentation {
+                throw TrainingConfig.Invalid("random_erase erases classification images; \(config.data) is segmentation")
+            }
+            let train: Dataset = config.randomErase > 0 ? RandomErasing(opened, probability: config.randomErase, seed: config.seed) : opened
             var eval = try source.open(train: false, options: config.dataOptions)
             if let limit = config.evalLimit { eval = Subset(eval, first: limit) }
             let modelOptions = try config.modelOptions(fitting: train)
@@ -92,7 +96,7 @@ public final class Trainer {
                 try model.freeze(prefixes: config.freezePrefixes(headPrefix: entry.headPrefix, topLevelNames: model.children.map(\.name)))
             }
             let optimizer = config.makeOptimizer(model.trainableParameters(), headPrefix: entry.headPrefix)
-            let inference = InferenceSpec(config: config, options: modelOptions, dataset: train, source: source, entry: entry)
+            let inference = InferenceSpec(config: config, options: modelOptions, dataset: opened, source: source, entry: entry)
             let emaModel = config.emaDecay == nil ? nil : entry.build(modelOptions)
             return (entry, model, train, eval, optimizer, inference, emaModel)
         }

@@ -92,6 +92,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// torchvision's `--model-ema-decay` (nil: no EMA) and `--model-ema-steps`.
     public var emaDecay: Double?
     public var emaEvery = 32
+    /// torchvision's `--random-erase`: the probability of erasing a box of each training image.
+    public var randomErase = 0.0
 
     public init() {}
 
@@ -110,7 +112,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case powersgdRank = "powersgd_rank", powersgdWarmupSteps = "powersgd_warmup_steps"
         case mean, std, ignoreIndex = "ignore_index", npyLayout = "npy_layout", augment
         case freeze, headLRFactor = "head_lr_factor", mixupAlpha = "mixup_alpha", cutmixAlpha = "cutmix_alpha"
-        case emaDecay = "ema_decay", emaEvery = "ema_every"
+        case emaDecay = "ema_decay", emaEvery = "ema_every", randomErase = "random_erase"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -218,6 +220,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try require(cutmixAlpha >= 0 && cutmixAlpha.isFinite, "cutmix_alpha must be >= 0 (0: off), got \(cutmixAlpha)")
         try require(emaDecay.map { $0 > 0 && $0 < 1 } ?? true, "ema_decay must be in (0, 1), e.g. 0.99998, got \(emaDecay ?? 0)")
         try require(emaEvery >= 1, "ema_every must be at least 1, got \(emaEvery)")
+        try require(randomErase >= 0 && randomErase <= 1, "random_erase must be a probability in [0, 1], got \(randomErase)")
     }
 
     /// How to open the data set this config names.
