@@ -94,6 +94,7 @@ public final class Trainer {
             if let weights = config.weights { try Self.loadWeights(weights, into: model, entry: entry, console: console) }
             if config.freeze != nil {
                 try model.freeze(prefixes: config.freezePrefixes(headPrefix: entry.headPrefix, topLevelNames: model.children.map(\.name)))
+                if model.trainableParameters().isEmpty { throw TrainingConfig.Invalid("--freeze \(config.freeze ?? ""): nothing is left to train") }
             }
             let optimizer = config.makeOptimizer(model.trainableParameters(), headPrefix: entry.headPrefix)
             let inference = InferenceSpec(config: config, options: modelOptions, dataset: opened, source: source, entry: entry)

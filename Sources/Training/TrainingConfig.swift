@@ -153,7 +153,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: merged))
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
                 let DecodingError.dataCorrupted(context) {
-            let key = context.codingPath.first?.stringValue ?? "?"
+            // Some decoding errors (a fraction for a whole number) carry no coding path: find the key by trying each alone.
+            let key = context.codingPath.first?.stringValue ?? map.keys.sorted().first { key in
+                var single = jsonObject()
+                single[key] = map[key] is NSNull ? nil : map[key]
+                return (try? JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: single))) == nil
+            } ?? "?"
             let value = String(describing: map[key] ?? "nil")
             if let choices = CodingKeys(stringValue: key).flatMap({ ConfigSetting.of($0).choices }) {
                 throw Invalid("\(source): \(name(key)) must be \(Self.either(choices)), got \(value)")

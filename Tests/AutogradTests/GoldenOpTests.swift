@@ -52,6 +52,10 @@ final class GoldenOpTests: XCTestCase {
             let y = op(inputs, params, golden["attrs"] as? [String: Any] ?? [:])
             assertClose(y, Golden.tensor(golden["y"]), rtol: 1e-5, "\(name) forward")
             (y * Golden.tensor(golden["dy"])).sum().backward()
+            // zip stops at the shorter side: the counts must agree, or a missing golden would pass unchecked.
+            XCTAssertFalse(inputs.isEmpty, "\(name): no inputs in the golden file")
+            XCTAssertEqual(Golden.tensors(golden["grad_inputs"]).count, inputs.count, "\(name): gradients of the inputs")
+            XCTAssertEqual(Golden.tensors(golden["grad_params"]).count, params.count, "\(name): gradients of the parameters")
             for (i, (t, expected)) in zip(inputs, Golden.tensors(golden["grad_inputs"])).enumerated() {
                 guard let grad = t.grad else { XCTFail("\(name): no gradient for input \(i)"); continue }
                 assertClose(grad, expected, rtol: 1e-4, "\(name) grad of input \(i)")

@@ -1,12 +1,5 @@
 import Foundation
 
-/// A fresh temporary folder, removed by the caller's `defer`.
-func temporaryFolder(_ name: String) -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ddptrain-\(name)-\(UUID().uuidString)").path
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
 func write(_ bytes: [UInt8], _ path: String) {
     try! FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))

@@ -1,5 +1,6 @@
 @testable import Data
 import Foundation
+import TestSupport
 import XCTest
 
 /// `.npy` and `.npz` files written by NumPy (Fixtures/make-npy.py): every accepted dtype and

@@ -1,5 +1,6 @@
 @testable import Data
 import Foundation
+import TestSupport
 import XCTest
 
 /// Mask PNGs read as class indices exactly as Pillow reads them (Fixtures/make-masks.py), and

@@ -1,6 +1,7 @@
 import Autograd
 @testable import Data
 import Foundation
+import TestSupport
 import XCTest
 
 final class SourceTests: XCTestCase {

@@ -141,6 +141,14 @@ final class PowerSGDTests: XCTestCase {
         XCTAssertNotNil(state["powersgd.error.0.0"])
         let copy = try DataParallel(model: model, communicator: SingleProcessCommunicator(), options: options)
         XCTAssertNil(try copy.restoreCompressionState(state))
+        // Q and every error come back equal, bit for bit.
+        let restored = copy.compressionState()
+        XCTAssertEqual(Set(restored.keys), Set(state.keys))
+        XCTAssertTrue(state.filter { $0.key.contains("error") }.contains { $0.value.toArray().contains { $0 != 0 } },
+                      "a fresh wrapper's zero error would not pass for a restored one")
+        for (key, tensor) in state {
+            XCTAssertEqual(restored[key]?.toArray().map(\.bitPattern), tensor.toArray().map(\.bitPattern), key)
+        }
     }
 
     func testANonFiniteGradientResetsTheState() {

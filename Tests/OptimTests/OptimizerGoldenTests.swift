@@ -11,7 +11,10 @@ final class OptimizerGoldenTests: XCTestCase {
         let lr = name == "adamw" ? 1e-2 : 0.1
         let wd = name == "adamw" ? 0.01 : (name == "sgd_nesterov" ? 5e-4 : 1e-4)
         let optimizer = make([ParamGroup(parameters: [("p", p)], lr: lr, weightDecay: wd)])
-        for (step, (grad, expected)) in zip(Golden.tensors(golden["grads"]), Golden.tensors(golden["after_each_step"])).enumerated() {
+        let (grads, after) = (Golden.tensors(golden["grads"]), Golden.tensors(golden["after_each_step"]))
+        XCTAssertGreaterThan(grads.count, 1, "\(name): the golden file's steps")
+        XCTAssertEqual(after.count, grads.count, "\(name): a result per step")
+        for (step, (grad, expected)) in zip(grads, after).enumerated() {
             p.grad = grad
             optimizer.step()
             assertClose(p, expected, rtol: 1e-5, "\(name) after step \(step + 1)")

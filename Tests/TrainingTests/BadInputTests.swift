@@ -1,5 +1,6 @@
 import Distributed
 import Foundation
+import TestSupport
 import Training
 import XCTest
 

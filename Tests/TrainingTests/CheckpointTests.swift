@@ -1,20 +1,23 @@
 import Autograd
 import Distributed
 import Foundation
+import TestSupport
 import NN
 import Optim
 import Training
 import XCTest
 
 final class CheckpointTests: XCTestCase {
-    func makeCheckpoint(step: Int, in store: CheckpointStore) throws -> String {
+    /// A checkpoint of a stepped Linear(3, 2) and its SGD state; `saved` receives them.
+    func makeCheckpoint(step: Int, in store: CheckpointStore, saved: ((Linear, SGD) -> Void)? = nil) throws -> String {
         let model = Linear(3, 2)
         let optimizer = SGD([ParamGroup(parameters: model.namedParameters(), lr: 0.1)], momentum: 0.9)
-        model.weight.grad = Tensor(filling: [2, 3], with: 1)
+        model.weight.grad = Tensor(shape: [2, 3], data: [1, -2, 3, 0.5, 0.25, -4])
         optimizer.step()
         var progress = TrainingProgress()
         progress.globalStep = step
         let bytes = try Checkpoint.encode(model: "linear", module: model, optimizer: optimizer, progress: progress, config: ["lr": 0.1])
+        saved?(model, optimizer)
         return try store.save(bytes, step: step, isBest: false)
     }
 
@@ -36,12 +39,25 @@ final class CheckpointTests: XCTestCase {
         let folder = temporaryFolder("ckpt")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let store = CheckpointStore(directory: folder, keep: 2)
-        let path = try makeCheckpoint(step: 7, in: store)
+        var original: (weight: [Float], bias: [Float], momentum: [Float]) = ([], [], [])
+        let path = try makeCheckpoint(step: 7, in: store) { model, optimizer in
+            original = (model.weight.toArray(), model.bias!.toArray(), optimizer.state["weight"]!["momentum_buffer"]!.toArray())
+        }
         let loaded = try Checkpoint.load(path)
         XCTAssertEqual(loaded.progress.globalStep, 7)
         XCTAssertEqual(loaded.modelState.map(\.name), ["weight", "bias"])
+        XCTAssertEqual(loaded.modelState[0].tensor.toArray(), original.weight)
+        XCTAssertEqual(loaded.modelState[1].tensor.toArray(), original.bias)
+        XCTAssertEqual(original.momentum, [1, -2, 3, 0.5, 0.25, -4], "SGD's first momentum buffer is the gradient")
         XCTAssertEqual(Set(loaded.optimizerState.keys), ["weight"])
-        XCTAssertNotNil(loaded.optimizerState["weight"]?["momentum_buffer"])
+        XCTAssertEqual(loaded.optimizerState["weight"]?["momentum_buffer"]?.toArray(), original.momentum)
+        // One flipped byte anywhere in the tensor data fails the checksum.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count - 5] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: "\(folder)/flipped.safetensors"))
+        XCTAssertThrowsError(try Checkpoint.load("\(folder)/flipped.safetensors")) {
+            XCTAssertTrue("\($0)".contains("checksum mismatch"), "\($0)")
+        }
         XCTAssertEqual(loaded.config["lr"] as? Double, 0.1)
         // A checkpoint is a valid safetensors file that PyTorch's loader reads as well.
         let (entries, metadata) = try SafeTensors.read(contentsOf: path)

@@ -19,6 +19,14 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(config.syncBN)
         XCTAssertEqual(config.epochs, TrainingConfig().epochs, "keys the file does not set keep their defaults")
         XCTAssertNoThrow(try config.validate())
+        // Every kind of value is checked for its type, naming the key and what it must be.
+        let wrong = ["batch_size: 2.5": "a whole number", "lr: fast": "a number", "milestones: [a, b]": "a list of numbers",
+                     "sync_bn: 3": "true or false", "optimizer: adam": "sgd or adamw", "npy_layout: hwc": "auto, nchw or nhwc"]
+        for (line, expected) in wrong {
+            XCTAssertThrowsError(try TrainingConfig().merging(yaml: line, source: "c.yaml"), line) {
+                XCTAssertTrue("\($0)".contains(expected) && "\($0)".contains("c.yaml: key '\(line.prefix { $0 != ":" })'"), "\(line): \($0)")
+            }
+        }
     }
 
     func testUnknownKeyNamesTheKeyAndTheFile() {

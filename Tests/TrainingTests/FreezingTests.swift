@@ -1,6 +1,7 @@
 import Autograd
 import Distributed
 import Foundation
+import TestSupport
 import Models
 import NN
 import Optim
@@ -89,5 +90,10 @@ final class FreezingTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("'layer' names no module or parameter") && "\($0)".contains("conv1, bn1, layer1"), "\($0)")
         }
         XCTAssertEqual(try model.freeze(prefixes: ["fc.bias"]), ["fc.bias"])
+        var config = smallConfig(temporaryFolder("all-frozen"))
+        config.freeze = "backbone,fc"
+        XCTAssertThrowsError(try Trainer(config: config, communicator: SingleProcessCommunicator(), console: Console(rank: 1))) {
+            XCTAssertTrue("\($0)".contains("nothing is left to train"), "\($0)")
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Data
 import Distributed
 import Foundation
+import TestSupport
 import Training
 import XCTest
 

@@ -1,6 +1,7 @@
 import Autograd
 import Distributed
 import Foundation
+import TestSupport
 import NN
 @testable import Training
 import XCTest

@@ -1,6 +1,7 @@
 import Autograd
 import Data
 import Foundation
+import TestSupport
 import Kernels
 import Models
 import NN

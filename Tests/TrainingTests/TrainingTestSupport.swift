@@ -2,12 +2,6 @@ import Distributed
 import Foundation
 import Training
 
-func temporaryFolder(_ name: String) -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ddptrain-\(name)-\(UUID().uuidString)").path
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
 /// ResNet-18 (CIFAR stem) on 8x8 synthetic images: real training, a few dozen milliseconds a step.
 func smallConfig(_ folder: String) -> TrainingConfig {
     var c = TrainingConfig()
