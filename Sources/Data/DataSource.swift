@@ -26,6 +26,8 @@ public enum DataSource: String, CaseIterable, Sendable {
         public var arrayLayout = ArrayLayout.auto
         /// The training split's augmentation (npy); off: training images as evaluation sees them.
         public var augment = true
+        /// imagefolder's training images also through this policy.
+        public var autoAugment = AutoAugmentPolicy.none
         public init(directory: String? = nil, seed: UInt64 = 0, imageSize: Int? = nil, channels: Int? = nil,
                     classes: Int? = nil, syntheticCount: Int? = nil) {
             self.directory = directory; self.seed = seed; self.imageSize = imageSize; self.channels = channels
@@ -56,7 +58,7 @@ public enum DataSource: String, CaseIterable, Sendable {
         case .imageFolder:
             guard let directory = options.directory else { throw DataError("imagefolder needs --data-dir: a folder with train/ and val/") }
             return try ImageFolder(root: directory, split: train ? "train" : "val", size: options.imageSize ?? 224,
-                                   train: train, seed: seed)
+                                   train: train, seed: seed, autoAugment: options.autoAugment)
         case .synthetic:
             let size = options.imageSize ?? 224
             return SyntheticImages(count: options.syntheticCount ?? (train ? 12_800 : 1_280), classes: options.classes ?? 1000,

@@ -13,13 +13,14 @@ public struct ImageFolder: Dataset {
     public let train: Bool
     public let seed: UInt64
     public let normalization: Normalization
+    public let autoAugment: AutoAugmentPolicy
 
     public static let extensions: Set<String> = ["jpg", "jpeg", "png"]
     /// Evaluation's centre crop: 224 of a short side resized to 256.
     public static let evalCropFraction = 224.0 / 256
 
     public init(root: String, split: String, size: Int = 224, train: Bool, seed: UInt64,
-                normalization: Normalization = .imageNet) throws {
+                normalization: Normalization = .imageNet, autoAugment: AutoAugmentPolicy = .none) throws {
         let folder = "\(root)/\(split)"
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -40,6 +41,7 @@ public struct ImageFolder: Dataset {
         }
         self.files = files; self.fileLabels = labels; self.classNames = classes
         self.size = size; self.train = train; self.seed = seed; self.normalization = normalization
+        self.autoAugment = train ? autoAugment : .none
     }
 
     public var count: Int { files.count }
@@ -61,7 +63,22 @@ public struct ImageFolder: Dataset {
             // Resize the short side to size·256/224, centre-crop size: a square of side short·224/256.
             crop = Preprocessing.centreSquare(width: decoded.width, height: decoded.height, fraction: Self.evalCropFraction)
         }
-        Resize.bilinear(decoded, crop: crop, outSize: size, mirrored: mirrored, normalization: normalization, into: image)
+        guard autoAugment == .trivialAugmentWide else {
+            Resize.bilinear(decoded, crop: crop, outSize: size, mirrored: mirrored, normalization: normalization, into: image)
+            return
+        }
+        // As torchvision's recipe: the crop as 8-bit pixels, TrivialAugmentWide on them, then normalisation.
+        let plane = size * size
+        Resize.bilinear(decoded, crop: crop, outSize: size, mirrored: mirrored, normalization: Normalization(mean: [0], std: [1.0 / 255]),
+                        into: image)
+        var bytes = (0..<(3 * plane)).map { UInt8(min(max(image[$0].rounded(.toNearestOrEven), 0), 255)) }
+        var rng = RandomGenerator(seed: seed, stream: 0x5441_5744, UInt64(epoch), UInt64(index))
+        let (op, magnitude) = TrivialAugmentWide.draw(&rng)
+        TrivialAugmentWide.apply(op, magnitude: magnitude, to: &bytes, channels: 3, height: size, width: size)
+        for c in 0..<3 {
+            let (scale, shift) = normalization.affine(c)
+            for p in 0..<plane { image[c * plane + p] = Float(bytes[c * plane + p]) * scale + shift }
+        }
     }
 
     /// torchvision's `RandomResizedCrop.get_params`: ten tries at an area in [0.08, 1] of the

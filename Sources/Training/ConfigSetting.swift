@@ -87,6 +87,8 @@ public struct ConfigSetting: Sendable {
         case .emaEvery: return .init(key, .optimisation, .integer, [.train], "Update the EMA every N steps (torchvision's --model-ema-steps).")
         case .randomErase: return .init(key, .data, .number, [.train],
                                         "Erase a random box of each training image with this probability (torchvision's --random-erase).")
+        case .autoAugment: return .choice(key, .data, AutoAugmentPolicy.self, [.train],
+                                          "imagefolder training images through TrivialAugmentWide (torchvision's --auto-augment ta_wide).")
         case .syntheticCount: return .init(key, .data, .integer, [.train, .eval], "Samples of the synthetic data set.")
         case .badSamples: return .choice(key, .data, BadSamplePolicy.self, [.train],
                                          "A sample that does not decode: stop with a checkpoint, or log it and train on a replacement.")

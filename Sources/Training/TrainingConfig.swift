@@ -94,6 +94,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var emaEvery = 32
     /// torchvision's `--random-erase`: the probability of erasing a box of each training image.
     public var randomErase = 0.0
+    /// torchvision's `--auto-augment` (imagefolder data): `ta_wide` is TrivialAugmentWide.
+    public var autoAugment = AutoAugmentPolicy.none
 
     public init() {}
 
@@ -113,6 +115,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case mean, std, ignoreIndex = "ignore_index", npyLayout = "npy_layout", augment
         case freeze, headLRFactor = "head_lr_factor", mixupAlpha = "mixup_alpha", cutmixAlpha = "cutmix_alpha"
         case emaDecay = "ema_decay", emaEvery = "ema_every", randomErase = "random_erase"
+        case autoAugment = "auto_augment"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -226,6 +229,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try require(emaDecay.map { $0 > 0 && $0 < 1 } ?? true, "ema_decay must be in (0, 1), e.g. 0.99998, got \(emaDecay ?? 0)")
         try require(emaEvery >= 1, "ema_every must be at least 1, got \(emaEvery)")
         try require(randomErase >= 0 && randomErase <= 1, "random_erase must be a probability in [0, 1], got \(randomErase)")
+        try require(autoAugment == .none || data == DataSource.imageFolder.rawValue,
+                    "auto_augment applies to imagefolder data (torchvision's recipe augments 8-bit crops), not \(data)")
     }
 
     /// How to open the data set this config names.
@@ -236,6 +241,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         options.ignoreIndex = ignoreIndex
         options.arrayLayout = npyLayout
         options.augment = augment
+        options.autoAugment = autoAugment
         return options
     }
 
