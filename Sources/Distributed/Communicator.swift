@@ -4,6 +4,9 @@ import Kernels
 /// buffers, and non-blocking all-reduce that overlaps with backward. Two implementations:
 /// `MPICommunicator` (OpenMPI through its C API) and `SingleProcessCommunicator` (world
 /// size 1, so everything — tests included — runs without `mpirun`).
+/// Seconds any collective may take before the job ends (`--collective-timeout`'s default).
+public let defaultCollectiveTimeout = 300.0
+
 public protocol Communicator: AnyObject {
     var rank: Int { get }
     var size: Int { get }
@@ -109,7 +112,7 @@ public final class SingleProcessCommunicator: Communicator {
         receive.copyMemory(from: send)
     }
     public func barrier() {}
-    public var collectiveTimeout = 300.0
+    public var collectiveTimeout = defaultCollectiveTimeout
     public var allReduceRoute: String { "none (one process)" }
     public var progressContext = ""
     public var currentOperation: String?

@@ -72,11 +72,11 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         ringComm = ddp_mpi_comm_null()
         MPI_Comm_dup(world, &ringComm)
         MPI_Comm_set_errhandler(ringComm, ddp_mpi_errors_return())
-        if let bytes = System.environment("DDPTRAIN_RING_BYTES").flatMap(Int.init) { ringMinimumBytes = bytes }
-        watch = CollectiveWatch(rank: rank, size: size, world: world, timeout: 300)
-        if System.environment("DDPTRAIN_HIERARCHICAL_ALLREDUCE") == "1" {
+        if let bytes = EnvironmentSetting.ringBytes.integer { ringMinimumBytes = bytes }
+        watch = CollectiveWatch(rank: rank, size: size, world: world, timeout: defaultCollectiveTimeout)
+        if EnvironmentSetting.hierarchicalAllReduce.isOn {
             hierarchy = Self.makeHierarchy(world: world, nodeComm: nodeComm, rank: r,
-                                           ranksPerHost: System.environment("DDPTRAIN_RANKS_PER_HOST").flatMap(Int32.init))
+                                           ranksPerHost: EnvironmentSetting.ranksPerHost.integer.map(Int32.init))
         }
     }
 

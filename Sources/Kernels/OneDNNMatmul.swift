@@ -9,7 +9,7 @@ public enum OneDNNMatmul {
     /// one on a small case (checked once, so a library or CPU surprise falls back instead of
     /// training on wrong numbers).
     static let isUsable: Bool = {
-        guard System.environment("DDPTRAIN_BF16_BACKEND") != "emulated", OneDNN.supports(.bf16) else { return false }
+        guard EnvironmentSetting.bf16Backend.value?.lowercased() != "emulated", OneDNN.supports(.bf16) else { return false }
         return agreesWithEmulation()
     }()
 

@@ -76,6 +76,7 @@ public final class Trainer {
         // Phase 1, on every rank alone: config, data, model, optimizer.
         let local = try agree(communicator, "start-up") { () throws -> (ModelEntry, LayerModule, Dataset, Dataset, Optimizer, InferenceSpec, LayerModule?) in
             try config.validate()
+            try EnvironmentSetting.validateAll()
             let entry = try ModelRegistry.entry(config.model)
             let source = try DataSource.named(config.data)
             let opened = try source.open(train: true, options: config.dataOptions)

@@ -63,7 +63,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var badSamples = BadSamplePolicy.error
     public var precision = Precision.fp32
     /// Seconds any collective may take before the job ends, naming the operation and the ranks missing.
-    public var collectiveTimeout = 300.0
+    public var collectiveTimeout = defaultCollectiveTimeout
     public var gradCompression = GradientCompression.none
     /// PowerSGD's rank (PyTorch's `matrix_approximation_rank`).
     public var powersgdRank = 4

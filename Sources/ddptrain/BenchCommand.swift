@@ -40,6 +40,7 @@ struct BenchCommand: ParsableCommand {
                 var config = try Self.defaults.merging(arguments: settings, for: .bench, commandName: "bench")
                 config.model = model
                 try config.validate()
+                try EnvironmentSetting.validateAll()
                 return config
             }
             let entry = try ModelRegistry.entry(model)

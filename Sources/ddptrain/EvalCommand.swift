@@ -32,8 +32,9 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         Runtime.withCommunicator(threads: Runtime.threadsFlag(settings)) { communicator, console in
-            var collectiveTimeout = 300.0
+            var collectiveTimeout = defaultCollectiveTimeout
             let (network, dataset, loading) = try agree(communicator, "loading") { () throws -> (LayerModule, Dataset, TrainingConfig) in
+                try EnvironmentSetting.validateAll()
                 var config = TrainingConfig()
                 config.model = model
                 var saved: Checkpoint? = nil
