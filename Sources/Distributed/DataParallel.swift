@@ -33,17 +33,24 @@ public final class DataParallel {
 
 
     public struct Options: Sendable {
-        public var bucketCapMiB: Double = 4
+        /// The defaults, stated once (the config's defaults and help read them).
+        /// Smaller than PyTorch's 25: the last bucket, complete only when backward ends, is all exposed on slow links.
+        public static let defaultBucketCapMiB = 4.0
+        public static let defaultPowerSGDRank = 4
+        public static let defaultPowerSGDWarmupSteps = 100
+
+        public var bucketCapMiB: Double
         /// PyTorch launches a small first bucket so communication starts early.
-        public var firstBucketMiB: Double = 1
-        public var syncBatchNorm = false
-        public var compression = GradientCompression.none
+        public var firstBucketMiB: Double
+        public var syncBatchNorm: Bool
+        public var compression: GradientCompression
         /// PowerSGD's `matrix_approximation_rank`.
-        public var powerSGDRank = 4
+        public var powerSGDRank: Int
         /// Steps that all-reduce uncompressed before PowerSGD starts (PyTorch's `start_powerSGD_iter`).
-        public var powerSGDWarmupSteps = 100
-        public init(bucketCapMiB: Double = 4, firstBucketMiB: Double = 1, syncBatchNorm: Bool = false,
-                    compression: GradientCompression = .none, powerSGDRank: Int = 4, powerSGDWarmupSteps: Int = 100) {
+        public var powerSGDWarmupSteps: Int
+        public init(bucketCapMiB: Double = defaultBucketCapMiB, firstBucketMiB: Double = 1, syncBatchNorm: Bool = false,
+                    compression: GradientCompression = .none, powerSGDRank: Int = defaultPowerSGDRank,
+                    powerSGDWarmupSteps: Int = defaultPowerSGDWarmupSteps) {
             self.bucketCapMiB = bucketCapMiB; self.firstBucketMiB = firstBucketMiB; self.syncBatchNorm = syncBatchNorm
             self.compression = compression; self.powerSGDRank = powerSGDRank; self.powerSGDWarmupSteps = powerSGDWarmupSteps
         }

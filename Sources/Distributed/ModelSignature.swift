@@ -1,4 +1,5 @@
 import Autograd
+import Kernels
 import NN
 
 /// What must agree on every rank before training: every parameter's and buffer's name and
@@ -12,12 +13,9 @@ struct ModelSignature {
 
     /// FNV-1a over the lines.
     var hash: UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for line in lines {
-            for byte in line.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
-            h = (h ^ 0x0A) &* 0x100_0000_01B3
-        }
-        return h
+        var h = FNV1a()
+        for line in lines { h.add(line.utf8); h.add([0x0A]) }
+        return h.value
     }
 
     /// The first line where `other` differs, described for a person.

@@ -119,9 +119,9 @@ public struct ConfigSetting: Sendable {
         case .gamma: return .init(key, .schedule, .number, [.train], "Factor of step and multistep decays.")
         case .minLRFactor: return .init(key, .schedule, .number, [.train], "Cosine decays to this fraction of the rate.")
         case .syncBN: return .init(key, .distributed, .toggle, [.train, .bench], "Synchronise BatchNorm statistics across ranks.")
-        case .bucketCapMB: return .init(key, .distributed, .number, [.train, .bench], "Gradient bucket size in MiB (PyTorch's bucket_cap_mb; default 4, PyTorch's 25).")
+        case .bucketCapMB: return .init(key, .distributed, .number, [.train, .bench], "Gradient bucket size in MiB (PyTorch's bucket_cap_mb; default \(DataParallel.Options.defaultBucketCapMiB.formatted()), PyTorch's 25).")
         case .collectiveTimeout: return .init(key, .distributed, .number, .all,
-                                              "Seconds a collective may wait for the other ranks before the job ends (default 300).")
+                                              "Seconds a collective may wait for the other ranks before the job ends (default \(defaultCollectiveTimeout.formatted())).")
         case .gradCompression: return .choice(key, .distributed, GradientCompression.self, [.train, .bench],
                                               "Gradients on the wire: float32, bf16 (half the bytes), or powersgd (low-rank factors; for slow links).")
         case .powersgdRank: return .init(key, .distributed, .integer, [.train, .bench], "PowerSGD's rank: factor columns per gradient matrix.")

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Kernels
 
@@ -12,8 +13,7 @@ public final class Console: @unchecked Sendable {
         self.rank = rank
         // mpirun gives every rank a pseudo-terminal even when its own output goes to a file, so
         // the live bar is for runs without mpirun; under mpirun the log lines carry the progress.
-        let underMPI = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"].contains { System.environment($0) != nil }
-        isTerminal = isatty(STDOUT_FILENO) != 0 && !underMPI
+        isTerminal = isatty(STDOUT_FILENO) != 0 && !MPICommunicator.isLaunchedByMPI
     }
 
     public func info(_ line: String) {

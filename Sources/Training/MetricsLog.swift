@@ -1,4 +1,5 @@
 import Foundation
+import NN
 
 /// Rank 0's record of a run in `--log-dir`: `metrics.jsonl` (one JSON object per logged step
 /// and per evaluation), TensorBoard scalars, `run.json`, and `curves.svg`.
@@ -23,7 +24,7 @@ public final class MetricsLog {
         jsonl = handle
         tensorBoard = try TensorBoardWriter(directory: directory)
         let data = try JSONSerialization.data(withJSONObject: run, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: URL(fileURLWithPath: "\(directory)/run.json"), options: .atomic)
+        try AtomicFile.write([UInt8](data), to: "\(directory)/run.json")
         loadHistory(path)
     }
 
@@ -85,8 +86,7 @@ public final class MetricsLog {
         tensorBoard.add(scalars: scalars, step: step)
         evalPoints.append((step, loss, accuracy))
         tensorBoard.flush()
-        try? CurvesSVG.render(train: trainPoints, eval: evalPoints)
-            .write(toFile: "\(directory)/curves.svg", atomically: true, encoding: .utf8)
+        try? AtomicFile.write(Array(CurvesSVG.render(train: trainPoints, eval: evalPoints).utf8), to: "\(directory)/curves.svg")
     }
 
     private func write(_ object: [String: Any]) {

@@ -56,7 +56,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var imageSize: Int?
     public var zeroInitResidual = false
     /// Smaller than PyTorch's 25: the last bucket, complete only when backward ends, is all exposed on slow links.
-    public var bucketCapMB = 4.0
+    public var bucketCapMB = DataParallel.Options.defaultBucketCapMiB
     /// What a NaN or Inf loss or gradient does: `skip` the step or `stop` the run.
     public var nonFinite = NonFinitePolicy.stop
     /// What a sample that does not decode does: stop the run (`error`) or be replaced (`skip`).
@@ -66,9 +66,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var collectiveTimeout = defaultCollectiveTimeout
     public var gradCompression = GradientCompression.none
     /// PowerSGD's rank (PyTorch's `matrix_approximation_rank`).
-    public var powersgdRank = 4
+    public var powersgdRank = DataParallel.Options.defaultPowerSGDRank
     /// Optimizer steps all-reduced uncompressed before PowerSGD starts (PyTorch's `start_powerSGD_iter`).
-    public var powersgdWarmupSteps = 100
+    public var powersgdWarmupSteps = DataParallel.Options.defaultPowerSGDWarmupSteps
     /// A Chrome/Perfetto trace of every rank, written at the end of the run.
     public var timeline: String?
     public var syntheticCount: Int?

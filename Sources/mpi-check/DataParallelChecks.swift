@@ -153,12 +153,9 @@ func checkDataParallel(_ comm: MPICommunicator, _ check: (Bool, String) -> Void)
 
 /// FNV-1a over every parameter's bytes.
 func parameterHash(_ model: Module) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for p in model.parameters() {
-        let bytes = UnsafeRawBufferPointer(start: p.pointer, count: p.count * 4)
-        for byte in bytes { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
-    }
-    return h
+    var h = FNV1a()
+    for p in model.parameters() { h.add(UnsafeRawBufferPointer(start: p.pointer, count: p.count * 4)) }
+    return h.value
 }
 
 /// ‖a − b‖ / ‖b‖.
