@@ -99,9 +99,9 @@ public enum BLAS {
 
     /// True when OpenBLAS loaded a kernel family below what the CPU can run and nobody chose it:
     /// a core pinned through `OPENBLAS_CORETYPE` is the user's decision, never a degradation.
-    public static func coreIsDegraded(environment: (String) -> String? = System.environment) -> Bool {
-        coreTypeToForce(loadedCore: coreName, flags: System.cpuFlags(),
-                        environmentSet: environment("OPENBLAS_CORETYPE") != nil) != nil
+    public static func coreIsDegraded(loadedCore: String = coreName, flags: Set<String> = System.cpuFlags(),
+                                      environment: (String) -> String? = System.environment) -> Bool {
+        coreTypeToForce(loadedCore: loadedCore, flags: flags, environmentSet: environment("OPENBLAS_CORETYPE") != nil) != nil
     }
 
     /// The `OPENBLAS_CORETYPE` to restart with, or nil when the loaded core is right or the

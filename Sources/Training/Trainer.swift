@@ -111,8 +111,8 @@ public final class Trainer {
         let resumePath: String? = try agree(communicator, "checkpoint folder") {
             guard communicator.rank == 0 else { return nil }
             try store.prepare()
-            guard let resume = config.resume else { return nil }
-            if resume != "auto" { return resume }
+            guard let target = config.resumeTarget else { return nil }
+            if case .file(let path) = target { return path }
             let found = store.latestValid { path, error in console.info("skipping checkpoint \(path): \(error)") }
             if found == nil { console.info("--resume auto: no checkpoint in \(checkpointDir); starting fresh") }
             return found?.path

@@ -233,6 +233,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
                     "auto_augment applies to imagefolder data (torchvision's recipe augments 8-bit crops), not \(data)")
     }
 
+    /// What `resume` asks for: the newest checkpoint that verifies (`auto`), or a file.
+    public enum ResumeTarget: Equatable, Sendable { case newest, file(String) }
+    public var resumeTarget: ResumeTarget? { resume.map { $0 == "auto" ? .newest : .file($0) } }
+
     /// How to open the data set this config names.
     public var dataOptions: DataSource.Options {
         var options = DataSource.Options(directory: dataDir, seed: seed, imageSize: imageSize, channels: inChannels,

@@ -14,7 +14,10 @@ struct EvalCommand: ParsableCommand {
     @Argument(help: "Model name.") var model: String
     @Option(help: "A ddptrain checkpoint.") var checkpoint: String?
     @Option(help: "Weights with PyTorch names: a .pth file torch.save wrote (a state dict), or safetensors.") var weights: String?
-    @Option(help: "test or train.") var split = "test"
+    /// The held-out split, or the training files through the evaluation transform.
+    enum Split: String, ExpressibleByArgument, CaseIterable { case test, train }
+
+    @Option(help: "test or train.") var split = Split.test
     @Option(help: "Evaluate the first N samples, in file order.") var limit: Int?
     @Flag(help: "Print {\"loss\":…, \"accuracy\":…, \"accuracy_top5\":… (5 classes or more), \"mean_iou\":… (segmentation), \"samples\":…}.")
     var json = false
@@ -26,7 +29,6 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         guard (checkpoint == nil) != (weights == nil) else { throw ValidationError("give exactly one of --checkpoint and --weights") }
-        guard ["test", "train"].contains(split) else { throw ValidationError("--split must be test or train, got \(split)") }
         if let limit, limit < 1 { throw ValidationError("--limit must be positive, got \(limit)") }
     }
 
@@ -52,7 +54,7 @@ struct EvalCommand: ParsableCommand {
                 try config.validate()
                 let source = try DataSource.named(config.data)
                 var dataset = try source.open(train: false, options: config.dataOptions)
-                if split == "train" {
+                if split == .train {
                     // The training split without augmentation: the eval transform of the train files.
                     dataset = try Self.unaugmentedTrainSplit(source, config: config) ?? dataset
                 }
@@ -83,7 +85,7 @@ struct EvalCommand: ParsableCommand {
             } else {
                 let top5 = result.top5Accuracy.map { String(format: ", acc@5 %.2f%%", 100 * $0) }
                     ?? result.meanIoU.map { String(format: ", mean IoU %.2f%%", 100 * $0) } ?? ""
-                console.info(String(format: "%@ on %@ (%@): loss %.4f, accuracy %.2f%%%@, %d samples", model, dataset.count == 0 ? "nothing" : split,
+                console.info(String(format: "%@ on %@ (%@): loss %.4f, accuracy %.2f%%%@, %d samples", model, dataset.count == 0 ? "nothing" : split.rawValue,
                                     checkpoint ?? weights ?? "", result.loss, 100 * result.accuracy, top5, result.samples))
                 if perClass, let matrix = result.confusion, communicator.rank == 0 {
                     try Self.report(matrix, classNames: classNames, into: outputDir, console: console)

@@ -38,24 +38,35 @@ final class FusedOpTests: XCTestCase {
         }
     }
 
-    /// `add_relu(a, b)` against `relu(a + b)`; operands of different shapes fall back to the two ops.
+    /// `add_relu(a, b)` against `relu(a + b)`; operands of different shapes fall back to the two
+    /// ops, checked here against the sums written out (a [2, 3, 4] plus b [3, 1] broadcast).
     func testAddReLUMatchesAddThenReLU() {
-        for shapes in [([2, 3, 4], [2, 3, 4]), ([2, 3, 4], [3, 1])] {
-            func run(fused: Bool) -> [[Float]] {
-                let a = random(shapes.0, seed: 5), b = random(shapes.1, seed: 6), upstream = random(shapes.0, seed: 7)
-                a.requiresGrad = true
-                b.requiresGrad = true
-                let y = fused ? addReLU(a, b) : relu(a + b)
-                (y * upstream).sum().backward()
-                return [y.toArray(), a.grad!.toArray(), b.grad!.toArray()]
-            }
-            XCTAssertEqual(run(fused: true), run(fused: false), "\(shapes)")
+        func run(_ shapes: ([Int], [Int]), fused: Bool) -> [[Float]] {
+            let a = random(shapes.0, seed: 5), b = random(shapes.1, seed: 6), upstream = random(shapes.0, seed: 7)
+            a.requiresGrad = true
+            b.requiresGrad = true
+            let y = fused ? addReLU(a, b) : relu(a + b)
+            (y * upstream).sum().backward()
+            return [y.toArray(), a.grad!.toArray(), b.grad!.toArray()]
         }
+        XCTAssertEqual(run(([2, 3, 4], [2, 3, 4]), fused: true), run(([2, 3, 4], [2, 3, 4]), fused: false))
+        let (a, b, up) = (random([2, 3, 4], seed: 5).toArray(), random([3, 1], seed: 6).toArray(), random([2, 3, 4], seed: 7).toArray())
+        var y = [Float](repeating: 0, count: 24), da = y, db = [Float](repeating: 0, count: 3)
+        for i in 0..<2 { for j in 0..<3 { for k in 0..<4 {
+            let p = (i * 3 + j) * 4 + k, sum = a[p] + b[j]
+            y[p] = max(sum, 0)
+            da[p] = sum > 0 ? up[p] : 0
+            db[j] += da[p]
+        } } }
+        let got = run(([2, 3, 4], [3, 1]), fused: true)
+        XCTAssertEqual(got[0], y)
+        XCTAssertEqual(got[1], da)
+        for j in 0..<3 { XCTAssertEqual(got[2][j], db[j], accuracy: 1e-6) }
         // Only the operand that needs a gradient gets one.
-        let a = random([4], seed: 8), b = random([4], seed: 9)
-        b.requiresGrad = true
-        addReLU(a, b).sum().backward()
-        XCTAssertNil(a.grad)
-        XCTAssertNotNil(b.grad)
+        let constant = random([4], seed: 8), trained = random([4], seed: 9)
+        trained.requiresGrad = true
+        addReLU(constant, trained).sum().backward()
+        XCTAssertNil(constant.grad)
+        XCTAssertNotNil(trained.grad)
     }
 }

@@ -270,11 +270,13 @@ final class KernelTests: XCTestCase {
         XCTAssertNil(BLAS.coreTypeToForce(loadedCore: "Zen", flags: ["avx2", "fma"], environmentSet: false))
         XCTAssertNil(BLAS.coreTypeToForce(loadedCore: "SkylakeX", flags: avx512, environmentSet: false))
         XCTAssertNil(BLAS.coreTypeToForce(loadedCore: "Prescott", flags: avx512, environmentSet: true), "the user's choice stands")
-        // A pinned core is never reported as degraded, whatever the machine: the pin stands.
-        XCTAssertFalse(BLAS.coreIsDegraded(environment: { $0 == "OPENBLAS_CORETYPE" ? "Haswell" : nil }))
-        // Unpinned, the loaded core is degraded exactly when the rule above would force another.
-        let unpinned = BLAS.coreTypeToForce(loadedCore: BLAS.coreName, flags: System.cpuFlags(), environmentSet: false)
-        XCTAssertEqual(BLAS.coreIsDegraded(environment: { _ in nil }), unpinned != nil)
+        // Its decisions on given machines: an older core unpinned is degraded; the right one, or any pinned one, is not.
+        let unpinned: (String) -> String? = { _ in nil }, pinned: (String) -> String? = { $0 == "OPENBLAS_CORETYPE" ? "Haswell" : nil }
+        XCTAssertTrue(BLAS.coreIsDegraded(loadedCore: "Prescott", flags: avx512, environment: unpinned))
+        XCTAssertTrue(BLAS.coreIsDegraded(loadedCore: "Haswell", flags: avx512, environment: unpinned), "AVX-512 on Haswell kernels")
+        XCTAssertFalse(BLAS.coreIsDegraded(loadedCore: "SkylakeX", flags: avx512, environment: unpinned))
+        XCTAssertFalse(BLAS.coreIsDegraded(loadedCore: "Haswell", flags: ["avx2", "fma"], environment: unpinned))
+        XCTAssertFalse(BLAS.coreIsDegraded(loadedCore: "Prescott", flags: avx512, environment: pinned), "the pin stands")
     }
 
     func testTunedEnvironmentFillsOnlyWhatIsUnset() {
