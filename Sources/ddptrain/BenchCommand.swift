@@ -34,7 +34,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        Runtime.withCommunicator(threads: Runtime.threadsFlag(settings)) { communicator, console in
+        Runtime.withCommunicator(threads: Runtime.threadsFlag(settings, for: .bench, commandName: "bench")) { communicator, console in
             let world = communicator.size
             let config = try agree(communicator, "settings") { () throws -> TrainingConfig in
                 var config = try Self.defaults.merging(arguments: settings, for: .bench, commandName: "bench")

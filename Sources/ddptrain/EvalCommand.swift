@@ -33,7 +33,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        Runtime.withCommunicator(threads: Runtime.threadsFlag(settings)) { communicator, console in
+        Runtime.withCommunicator(threads: Runtime.threadsFlag(settings, for: .eval, commandName: "eval")) { communicator, console in
             var collectiveTimeout = defaultCollectiveTimeout
             let (network, dataset, loading) = try agree(communicator, "loading") { () throws -> (LayerModule, Dataset, TrainingConfig) in
                 try EnvironmentSetting.validateAll()

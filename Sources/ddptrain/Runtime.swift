@@ -56,12 +56,9 @@ enum Runtime {
 
     /// `--threads N` among a command's config flags, read before MPI starts (the full parse,
     /// with its error messages, comes after, on every rank).
-    static func threadsFlag(_ arguments: [String]) -> Int? {
-        for (i, argument) in arguments.enumerated() {
-            if argument.hasPrefix("--threads=") { return Int(argument.dropFirst("--threads=".count)) }
-            if argument == "--threads", i + 1 < arguments.count { return Int(arguments[i + 1]) }
-        }
-        return nil
+    static func threadsFlag(_ arguments: [String], for command: ConfigSetting.Commands, commandName: String) -> Int? {
+        // The one flag parser; a command line it refuses is reported by the configuration step on every rank.
+        (try? CommandLineSettings.parse(arguments, for: command, commandName: commandName))?["threads"] as? Int
     }
 
     /// `configs/<model>.yaml` next to the working directory or to the ddptrain checkout.

@@ -34,7 +34,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        Runtime.withCommunicator(threads: Runtime.threadsFlag(settings), stopSignals: true) { communicator, console in
+        Runtime.withCommunicator(threads: Runtime.threadsFlag(settings, for: .train, commandName: "train"), stopSignals: true) { communicator, console in
             let config = try agree(communicator, "configuration") { try resolvedConfig(console: console) }
             if let threads = config.threads { ThreadConfiguration.apply(threads: threads) }
             communicator.collectiveTimeout = config.collectiveTimeout
