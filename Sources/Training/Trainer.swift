@@ -74,35 +74,9 @@ public final class Trainer {
         let world = communicator.size
 
         // Phase 1, on every rank alone: config, data, model, optimizer.
-        let local = try agree(communicator, "start-up") { () throws -> (ModelEntry, LayerModule, Dataset, Dataset, Optimizer, InferenceSpec, LayerModule?) in
-            try config.validate()
-            try EnvironmentSetting.validateAll()
-            let entry = try ModelRegistry.entry(config.model)
-            let source = try DataSource.named(config.data)
-            let opened = try source.open(train: true, options: config.dataOptions)
-            if config.randomErase > 0 && opened.isSegmentation {
-                throw TrainingConfig.Invalid("random_erase erases classification images; \(config.data) is segmentation")
-            }
-            let train: Dataset = config.randomErase > 0 ? RandomErasing(opened, probability: config.randomErase, seed: config.seed) : opened
-            var eval = try source.open(train: false, options: config.dataOptions)
-            if let limit = config.evalLimit { eval = Subset(eval, first: limit) }
-            let modelOptions = try config.modelOptions(fitting: train)
-            if entry.isSegmentation && (config.mixupAlpha > 0 || config.cutmixAlpha > 0) {
-                throw TrainingConfig.Invalid("mixup_alpha and cutmix_alpha mix classification targets; \(entry.name) segments")
-            }
-            Initializers.manualSeed(config.seed)
-            let model = entry.build(modelOptions)
-            if let weights = config.weights { try Self.loadWeights(weights, into: model, entry: entry, console: console) }
-            if config.freeze != nil {
-                try model.freeze(prefixes: config.freezePrefixes(headPrefix: entry.headPrefix, topLevelNames: model.children.map(\.name)))
-                if model.trainableParameters().isEmpty { throw TrainingConfig.Invalid("--freeze \(config.freeze ?? ""): nothing is left to train") }
-            }
-            let optimizer = config.makeOptimizer(model.trainableParameters(), headPrefix: entry.headPrefix)
-            let inference = InferenceSpec(config: config, options: modelOptions, dataset: opened, source: source, entry: entry)
-            let emaModel = config.emaDecay == nil ? nil : entry.build(modelOptions)
-            return (entry, model, train, eval, optimizer, inference, emaModel)
-        }
-        (entry, model, trainData, evalData, optimizer, inference, emaModel) = local
+        let parts = try agree(communicator, "start-up") { try Self.build(config, console: console) }
+        (entry, model, trainData, evalData, optimizer, inference, emaModel) =
+            (parts.entry, parts.model, parts.train, parts.eval, parts.optimizer, parts.inference, parts.emaModel)
 
         // Phase 2, rank 0: the checkpoint folder, the checkpoint to resume from, the logs.
         let checkpointDir = config.checkpointDir ?? "checkpoints/\(config.model)"
@@ -166,6 +140,48 @@ public final class Trainer {
             ])
         }
         console.info(startupSummary(checkpointDir: checkpointDir, resumedFrom: sharedPath))
+    }
+
+    /// What phase 1 of start-up builds from the config, on each rank alone.
+    struct Parts {
+        let entry: ModelEntry
+        let model: LayerModule
+        let train: Dataset
+        let eval: Dataset
+        let optimizer: Optimizer
+        let inference: InferenceSpec
+        let emaModel: LayerModule?
+    }
+
+    /// Phase 1: checks the config and the environment, opens the data (training augmentations
+    /// included), builds the model with its initial weights and freezing, and its optimizer.
+    static func build(_ config: TrainingConfig, console: Console) throws -> Parts {
+        try config.validate()
+        try EnvironmentSetting.validateAll()
+        let entry = try ModelRegistry.entry(config.model)
+        let source = try DataSource.named(config.data)
+        let opened = try source.open(train: true, options: config.dataOptions)
+        if config.randomErase > 0 && opened.isSegmentation {
+            throw TrainingConfig.Invalid("random_erase erases classification images; \(config.data) is segmentation")
+        }
+        let train: Dataset = config.randomErase > 0 ? RandomErasing(opened, probability: config.randomErase, seed: config.seed) : opened
+        var eval = try source.open(train: false, options: config.dataOptions)
+        if let limit = config.evalLimit { eval = Subset(eval, first: limit) }
+        let modelOptions = try config.modelOptions(fitting: train)
+        if entry.isSegmentation && (config.mixupAlpha > 0 || config.cutmixAlpha > 0) {
+            throw TrainingConfig.Invalid("mixup_alpha and cutmix_alpha mix classification targets; \(entry.name) segments")
+        }
+        Initializers.manualSeed(config.seed)
+        let model = entry.build(modelOptions)
+        if let weights = config.weights { try Self.loadWeights(weights, into: model, entry: entry, console: console) }
+        if config.freeze != nil {
+            try model.freeze(prefixes: config.freezePrefixes(headPrefix: entry.headPrefix, topLevelNames: model.children.map(\.name)))
+            if model.trainableParameters().isEmpty { throw TrainingConfig.Invalid("--freeze \(config.freeze ?? ""): nothing is left to train") }
+        }
+        let optimizer = config.makeOptimizer(model.trainableParameters(), headPrefix: entry.headPrefix)
+        let inference = InferenceSpec(config: config, options: modelOptions, dataset: opened, source: source, entry: entry)
+        let emaModel = config.emaDecay == nil ? nil : entry.build(modelOptions)
+        return Parts(entry: entry, model: model, train: train, eval: eval, optimizer: optimizer, inference: inference, emaModel: emaModel)
     }
 
     /// The EMA `ema_decay` asks for, resumed from the checkpoint when it has one.
