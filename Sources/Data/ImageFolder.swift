@@ -69,7 +69,7 @@ public struct ImageFolder: Dataset {
         }
         // As torchvision's recipe: the crop as 8-bit pixels, TrivialAugmentWide on them, then normalisation.
         let plane = size * size
-        Resize.bilinear(decoded, crop: crop, outSize: size, mirrored: mirrored, normalization: Normalization(mean: [0], std: [1.0 / 255]),
+        Resize.bilinear(decoded, crop: crop, outSize: size, mirrored: mirrored, normalization: .identity,
                         into: image)
         var bytes = (0..<(3 * plane)).map { UInt8(min(max(image[$0].rounded(.toNearestOrEven), 0), 255)) }
         var rng = RandomGenerator(seed: seed, stream: 0x5441_5744, UInt64(epoch), UInt64(index))

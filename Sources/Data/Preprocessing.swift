@@ -46,7 +46,7 @@ public struct Preprocessing: Codable, Sendable, Equatable {
         var values = [Float](repeating: 0, count: 3 * size * size)
         values.withUnsafeMutableBufferPointer { out in
             Resize.bilinear(image, crop: Self.centreSquare(width: image.width, height: image.height, fraction: cropFraction),
-                            outSize: size, mirrored: false, normalization: Normalization(mean: [0], std: [1.0 / 255]),
+                            outSize: size, mirrored: false, normalization: .identity,
                             channels: 3, into: out.baseAddress!)
         }
         let plane = size * size
@@ -88,6 +88,9 @@ extension DataSource {
 }
 
 extension Normalization {
+    /// No normalisation: byte values stay in [0, 255] (for 8-bit views of a resampled image).
+    static let identity = Normalization(mean: [0], std: [1.0 / 255])
+
     /// Bytes to [-1, 1].
     public static let symmetric = Normalization(mean: [0.5], std: [0.5])
 }

@@ -44,6 +44,8 @@ public struct ConfusionMatrix: Sendable, Equatable {
     }
 
     private func row(_ k: Int) -> Double { (0..<classes).reduce(0) { $0 + self[k, $1] } }
+    /// Positions labelled class `k`.
+    public func labelled(_ k: Int) -> Int { Int(row(k)) }
     private func column(_ k: Int) -> Double { (0..<classes).reduce(0) { $0 + self[$1, k] } }
 
     /// Correct over labelled positions (segmentation's global pixel accuracy).

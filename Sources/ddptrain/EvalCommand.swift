@@ -102,7 +102,7 @@ struct EvalCommand: ParsableCommand {
         console.info("class                  accuracy      IoU   labelled")
         for k in 0..<matrix.classes {
             let name = classNames.flatMap { $0.indices.contains(k) ? $0[k] : nil } ?? String(k)
-            let labelled = Int((0..<matrix.classes).reduce(0.0) { $0 + matrix[k, $1] })
+            let labelled = matrix.labelled(k)
             console.info(String(format: "%-20@  %@  %@  %9d", name.padding(toLength: 20, withPad: " ", startingAt: 0),
                                 percent(accuracy[k]), percent(iou[k]), labelled))
         }
@@ -123,7 +123,7 @@ struct EvalCommand: ParsableCommand {
     static func perClassObjects(_ matrix: ConfusionMatrix, classNames: [String]?) -> [[String: Any]] {
         let (accuracy, iou) = (matrix.perClassAccuracy, matrix.intersectionOverUnion)
         return (0..<matrix.classes).map { k in
-            let labelled = Int((0..<matrix.classes).reduce(0.0) { $0 + matrix[k, $1] })
+            let labelled = matrix.labelled(k)
             return ["class": k, "name": classNames.flatMap { $0.indices.contains(k) ? $0[k] : nil } ?? NSNull(),
                     "accuracy": accuracy[k] ?? NSNull(), "iou": iou[k] ?? NSNull(), "labelled": labelled]
         }
