@@ -61,16 +61,16 @@ public enum Autograd {
                 case .function(let producer):
                     let key = ObjectIdentifier(producer)
                     if let existing = grads[key] {
-                        if existing.exclusive {
-                            ElementwiseKernel.accumulate(g.pointer, into: existing.tensor.pointer, count: g.count)
+                        if existing.exclusive && existing.tensor.format == g.format {
+                            existing.tensor.add(g)
                         } else if exclusive {
-                            ElementwiseKernel.accumulate(existing.tensor.pointer, into: g.pointer, count: g.count)
+                            g.add(existing.tensor)
                             grads[key] = (g, true)
                         } else {
-                            let sum = Tensor(uninitialized: existing.tensor.shape)
-                            sum.pointer.update(from: existing.tensor.pointer, count: sum.count)
-                            ElementwiseKernel.accumulate(g.pointer, into: sum.pointer, count: sum.count)
-                            grads[key] = (sum, true)
+                            let sum = existing.tensor.converted(to: g.format)
+                            let owned = sum === existing.tensor ? Tensor(copyingMemory: sum) : sum
+                            owned.add(g)
+                            grads[key] = (owned, true)
                         }
                     } else {
                         grads[key] = (g, exclusive)
@@ -115,6 +115,9 @@ public enum Autograd {
     /// Adds `g` into the leaf's `grad`; the first gradient of a leaf is adopted as its `grad`
     /// when nothing else holds it, copied otherwise.
     static func accumulate(_ g: Tensor, intoLeaf leaf: Tensor, exclusive: Bool = false) {
+        // Leaves (parameters, inputs) are plain float32, and so are their gradients.
+        let exclusive = exclusive || g.format != .plain
+        let g = g.plainValues
         if let existing = leaf.grad {
             ElementwiseKernel.accumulate(g.pointer, into: existing.pointer, count: g.count)
         } else if exclusive {

@@ -1,9 +1,13 @@
 import Kernels
 
-/// A dense, row-major Float32 tensor that can take part in reverse-mode differentiation.
+/// A tensor that can take part in reverse-mode differentiation: dense row-major float32
+/// (`TensorFormat.plain`), or, for activations under bf16-mixed, oneDNN's blocked layout in
+/// bf16 (`format`), which the residual network's operations read and write as they are.
 public final class Tensor {
     public let shape: [Int]
     public let count: Int
+    /// How the values sit in `storage`; `plain` unless an operation chose otherwise.
+    public let format: TensorFormat
     /// Shared with views made by `reshaped`; optimizers update parameters through it in place.
     public let storage: Storage
     /// Leaves with `requiresGrad` collect gradients in `grad` during `backward()`.
@@ -23,19 +27,26 @@ public final class Tensor {
     /// write its input's gradient over it (`gradientBuffer`) instead of allocating.
     var isScratchGradient = false
 
+    /// The plain float32 copy of a tensor held in another format, made when something first
+    /// asks for `pointer` (an operation without a kernel for that format).
+    private var plainCopy: Tensor?
+
     /// A tensor whose values the caller must write before reading.
-    public init(uninitialized shape: [Int]) {
+    public init(uninitialized shape: [Int], format: TensorFormat = .plain) {
         precondition(shape.allSatisfy { $0 >= 0 }, "tensor: negative extent in shape \(shape)")
+        precondition(format.holds(shape), "tensor: shape \(shape) cannot be held as \(format)")
         self.shape = shape
         self.count = shape.reduce(1, *)
-        self.storage = Storage(count: count)
+        self.format = format
+        self.storage = Storage(count: format.storageFloats(count))
         self.requiresGrad = false
     }
 
-    /// A view of `storage` with another shape of the same size.
-    public init(shape: [Int], storage: Storage) {
+    /// A view of `storage` with another shape of the same size (and the same format).
+    public init(shape: [Int], storage: Storage, format: TensorFormat = .plain) {
         self.shape = shape
         self.count = shape.reduce(1, *)
+        self.format = format
         self.storage = storage
         self.requiresGrad = false
     }
@@ -85,7 +96,53 @@ public final class Tensor {
         return t
     }
 
-    public var pointer: UnsafeMutablePointer<Float> { storage.base }
+    /// The values as dense row-major float32. For a tensor held in another format this is a
+    /// converted copy, made on first use and kept with the tensor: reading through it is right,
+    /// writing through it changes nothing (operations that write such tensors use `rawPointer`).
+    public var pointer: UnsafeMutablePointer<Float> { plainValues.storage.base }
+
+    /// `self` when plain, else its kept plain float32 copy (made on first use).
+    public var plainValues: Tensor {
+        if format == .plain { return self }
+        if let plainCopy { return plainCopy }
+        let copy = converted(to: .plain)
+        plainCopy = copy
+        return copy
+    }
+
+    /// The memory as it is, in `format`.
+    public var rawPointer: UnsafeMutableRawPointer { UnsafeMutableRawPointer(storage.base) }
+
+    /// These values in `target` format, outside any graph: `self` when it is held so already.
+    public func converted(to target: TensorFormat) -> Tensor {
+        if target == format { return self }
+        if target == .plain, let plainCopy { return plainCopy }
+        let out = Tensor(uninitialized: shape, format: target)
+        FormatConversion.convert(shape, from: format, UnsafeRawPointer(rawPointer), to: target, out.rawPointer)
+        return out
+    }
+
+    /// A copy of the memory in the same format, detached from any graph.
+    convenience init(copyingMemory other: Tensor) {
+        self.init(uninitialized: other.shape, format: other.format)
+        let bytes = other.count * (other.format == .plain ? 4 : other.format.element.bytes)
+        rawPointer.copyMemory(from: other.rawPointer, byteCount: bytes)
+    }
+
+    /// `self += other` element by element, in `self`'s format (`other` converted to it first).
+    func add(_ other: Tensor) {
+        precondition(other.count == count, "add: \(other.shape) into \(shape)")
+        let source = other.converted(to: format)
+        switch format {
+        case .plain: ElementwiseKernel.accumulate(source.pointer, into: storage.base, count: count)
+        case .blocked(let element):
+            BlockedElementwiseKernel.accumulate(element, UnsafeRawPointer(source.rawPointer), into: rawPointer, count: count)
+        }
+        withExtendedLifetime(source) { valuesChanged() }
+    }
+
+    /// Drops the plain copy after the values were changed in place (a gradient added into).
+    func valuesChanged() { plainCopy = nil }
     public var rank: Int { shape.count }
 
 
@@ -100,17 +157,20 @@ public final class Tensor {
     /// Overwrites the values with `source`'s (same number of elements), outside any graph.
     public func copyValues(from source: Tensor) {
         precondition(source.count == count, "copy: \(source.shape) into \(shape)")
+        precondition(format == .plain, "copy: into a tensor held as \(format)")
         withExtendedLifetime(source) { pointer.update(from: source.pointer, count: count) }
     }
 
-    /// Where an operation's backward writes an input gradient of `shape` (this tensor's size):
-    /// over this upstream gradient when the engine says nobody else holds it, else new memory.
-    func gradientBuffer(_ shape: [Int]) -> Tensor {
-        isScratchGradient ? Tensor(shape: shape, storage: storage) : Tensor(uninitialized: shape)
+    /// Where an operation's backward writes an input gradient of `shape` (this tensor's size)
+    /// in `format`: over this upstream gradient when the engine says nobody else holds it and it
+    /// is held in that format, else new memory.
+    func gradientBuffer(_ shape: [Int], format: TensorFormat = .plain) -> Tensor {
+        isScratchGradient && format == self.format ? Tensor(shape: shape, storage: storage, format: format)
+            : Tensor(uninitialized: shape, format: format)
     }
 
     /// The same values, cut off from the graph.
-    public func detached() -> Tensor { Tensor(shape: shape, storage: storage) }
+    public func detached() -> Tensor { Tensor(shape: shape, storage: storage, format: format) }
 
     /// Sets `grad` to nil (PyTorch's `zero_grad(set_to_none=True)`), or to zeros when the
     /// memory is kept (`keepsGradStorage`).

@@ -19,6 +19,7 @@ public struct Conv2dShape: Hashable, Sendable {
     public var outH: Int { window.outH }
     public var outW: Int { window.outW }
     public var inputCount: Int { batch * inChannels * height * width }
+    public var inputShape: [Int] { [batch, inChannels, height, width] }
     public var outputCount: Int { batch * outChannels * outH * outW }
     public var weightCount: Int { outChannels * inChannels * kernelH * kernelW }
     /// Multiply-adds of one forward pass, times two.
@@ -358,7 +359,7 @@ func addChannelBias(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Fl
 }
 
 /// `into[c] += sum over n, p of values[n, c, p]`.
-func sumChannels(_ values: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>, batch: Int, channels: Int, plane: Int) {
+public func sumChannels(_ values: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>, batch: Int, channels: Int, plane: Int) {
     Parallel.forEach(channels, grain: max(1, 8192 / max(plane * batch, 1))) { c in
         var total: Double = 0
         for n in 0..<batch {

@@ -14,6 +14,8 @@ public enum OneDNNConvolution {
 
     struct Key: Hashable {
         var shape: Conv2dShape, element: OneDNN.Element, pass: Pass, hasBias: Bool
+        /// The formats of our input and output tensors (x and y; dx and dy alike).
+        var source: TensorFormat = .plain, result: TensorFormat = .plain
     }
 
     /// One pass's primitive, the layouts it chose for its three tensors, and the reorders
@@ -51,8 +53,11 @@ public enum OneDNNConvolution {
 
     /// oneDNN has primitives (and reorders) for all three passes of `s` in `element`; decided
     /// once per shape, when the primitives are made.
-    public static func isAvailable(_ s: Conv2dShape, _ element: OneDNN.Element) -> Bool {
-        [Pass.forward, .backwardData, .backwardWeights].allSatisfy { plan(Key(shape: s, element: element, pass: $0, hasBias: false)) != nil }
+    public static func isAvailable(_ s: Conv2dShape, _ element: OneDNN.Element, source: TensorFormat = .plain,
+                                   result: TensorFormat = .plain) -> Bool {
+        [Pass.forward, .backwardData, .backwardWeights].allSatisfy {
+            plan(Key(shape: s, element: element, pass: $0, hasBias: false, source: source, result: result)) != nil
+        }
     }
 
     /// Stops the process when a primitive oneDNN accepted failed to run (out of memory, or a
@@ -71,8 +76,16 @@ public enum OneDNNConvolution {
         if OneDNNPointwiseConvolution.applies(s) {
             return OneDNNPointwiseConvolution.forward(element, s, x: x, weight: weight, bias: bias, y: y, threads: threads)
         }
-        guard let plan = plan(Key(shape: s, element: element, pass: .forward, hasBias: bias != nil)) else { return false }
-        return run(plan, source: x, weights: weight, result: y) { source, weights, result in
+        return forward(element, s, x: UnsafeRawPointer(x), .plain, weight: weight, bias: bias, y: UnsafeMutableRawPointer(y), .plain)
+    }
+
+    /// `forward` on x and y held in the given formats (plain or blocked in `element`).
+    public static func forward(_ element: OneDNN.Element, _ s: Conv2dShape, x: UnsafeRawPointer, _ xFormat: TensorFormat,
+                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                               y: UnsafeMutableRawPointer, _ yFormat: TensorFormat) -> Bool {
+        let key = Key(shape: s, element: element, pass: .forward, hasBias: bias != nil, source: xFormat, result: yFormat)
+        guard let plan = plan(key) else { return false }
+        return run(plan, source: x, weights: UnsafeRawPointer(weight), result: y) { source, weights, result in
             var args = [OneDNN.Argument(ddp_dnnl_arg_src(), plan.source, source),
                         OneDNN.Argument(ddp_dnnl_arg_weights(), plan.weights, weights),
                         OneDNN.Argument(ddp_dnnl_arg_dst(), plan.result, result)]
@@ -91,8 +104,19 @@ public enum OneDNNConvolution {
         if OneDNNPointwiseConvolution.applies(s) {
             return OneDNNPointwiseConvolution.backward(element, s, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight, threads: threads)
         }
-        let data = dx == nil ? nil : plan(Key(shape: s, element: element, pass: .backwardData, hasBias: false))
-        let weights = dWeight == nil ? nil : plan(Key(shape: s, element: element, pass: .backwardWeights, hasBias: false))
+        return backward(element, s, x: UnsafeRawPointer(x), .plain, weight: weight, dy: UnsafeRawPointer(dy), .plain,
+                        dx: dx.map { UnsafeMutableRawPointer($0) }, dWeight: dWeight)
+    }
+
+    /// `backward` with x and dx held in `xFormat`, dy in `yFormat` (plain or blocked in `element`).
+    public static func backward(_ element: OneDNN.Element, _ s: Conv2dShape, x: UnsafeRawPointer, _ xFormat: TensorFormat,
+                                weight: UnsafePointer<Float>, dy: UnsafeRawPointer, _ yFormat: TensorFormat,
+                                dx: UnsafeMutableRawPointer?, dWeight: UnsafeMutablePointer<Float>?) -> Bool {
+        func key(_ pass: Pass) -> Key {
+            Key(shape: s, element: element, pass: pass, hasBias: false, source: xFormat, result: yFormat)
+        }
+        let data = dx == nil ? nil : plan(key(.backwardData))
+        let weights = dWeight == nil ? nil : plan(key(.backwardWeights))
         if (dx != nil && data == nil) || (dWeight != nil && weights == nil) { return false }
         // The weight gradient's dy is its "weights" operand; share it with backward data's source.
         var shared: UnsafeRawPointer?
@@ -102,7 +126,7 @@ public enum OneDNNConvolution {
             shared = UnsafeRawPointer(buffer)
         }
         if let data, let dx {
-            let ok = run(data, source: dy, weights: weight, result: dx, sourceReady: shared) { source, weights, result in
+            let ok = run(data, source: dy, weights: UnsafeRawPointer(weight), result: dx, sourceReady: shared) { source, weights, result in
                 [OneDNN.Argument(ddp_dnnl_arg_diff_dst(), data.source, source),
                  OneDNN.Argument(ddp_dnnl_arg_weights(), data.weights, weights),
                  OneDNN.Argument(ddp_dnnl_arg_diff_src(), data.result, result)]
@@ -110,7 +134,7 @@ public enum OneDNNConvolution {
             guard ok else { return false }
         }
         if let weights, let dWeight {
-            return run(weights, source: x, weights: dy, result: dWeight, weightsReady: shared) { source, diffDst, result in
+            return run(weights, source: x, weights: dy, result: UnsafeMutableRawPointer(dWeight), weightsReady: shared) { source, diffDst, result in
                 [OneDNN.Argument(ddp_dnnl_arg_src(), weights.source, source),
                  OneDNN.Argument(ddp_dnnl_arg_diff_dst(), weights.weights, diffDst),
                  OneDNN.Argument(ddp_dnnl_arg_diff_weights(), weights.result, result)]
@@ -134,8 +158,8 @@ public enum OneDNNConvolution {
     /// Reorders the two operands into the primitive's layouts (where they differ from ours and
     /// the caller has not done it: `sourceReady`, `weightsReady`), runs it, and reorders the
     /// result back into ours (the weight gradient's reorder adds).
-    private static func run(_ plan: Plan, source: UnsafePointer<Float>, weights: UnsafePointer<Float>,
-                            result: UnsafeMutablePointer<Float>, sourceReady: UnsafeRawPointer? = nil,
+    private static func run(_ plan: Plan, source: UnsafeRawPointer, weights: UnsafeRawPointer,
+                            result: UnsafeMutableRawPointer, sourceReady: UnsafeRawPointer? = nil,
                             weightsReady: UnsafeRawPointer? = nil,
                             arguments: (UnsafeRawPointer, UnsafeRawPointer, UnsafeMutableRawPointer) -> [OneDNN.Argument]) -> Bool {
         let threads = threads
@@ -147,7 +171,7 @@ public enum OneDNNConvolution {
             ?? (toSource == nil ? UnsafeMutableRawPointer(mutating: source) : scratch)
         let weightsData = weightsReady.map { UnsafeMutableRawPointer(mutating: $0) }
             ?? (toWeights == nil ? UnsafeMutableRawPointer(mutating: weights) : scratch + sizes[0])
-        let resultData = plan.fromResult == nil ? UnsafeMutableRawPointer(result) : scratch + sizes[0] + sizes[1]
+        let resultData = plan.fromResult == nil ? result : scratch + sizes[0] + sizes[1]
         if let toSource, !toSource.run(source, sourceData, threads: threads) { return false }
         if let toWeights, !toWeights.run(weights, weightsData, threads: threads) { return false }
         guard plan.primitive.execute(arguments(sourceData, weightsData, resultData), threads: threads) else { return false }
@@ -161,11 +185,15 @@ public enum OneDNNConvolution {
         guard let engine = OneDNN.engine, s.batch > 0,
               var src = OneDNN.anyDesc(srcDims, e), var wei = OneDNN.anyDesc(weightDims, e), var dst = OneDNN.anyDesc(dstDims, e),
               var bias = OneDNN.plainDesc([s.outChannels], .f32),
-              let plainSrc = OneDNN.plainDesc(srcDims, .f32), let plainWei = OneDNN.plainDesc(weightDims, .f32),
-              let plainDst = OneDNN.plainDesc(dstDims, .f32),
+              let plainSrc = FormatConversion.desc(srcDims, key.source), let plainWei = OneDNN.plainDesc(weightDims, .f32),
+              let plainDst = FormatConversion.desc(dstDims, key.result),
               var dstF32 = OneDNN.anyDesc(dstDims, .f32), var srcF32 = OneDNN.anyDesc(srcDims, .f32),
               var weiF32 = OneDNN.anyDesc(weightDims, .f32),
               let attr = OneDNN.makeAttributes() else { return nil }
+        // Blocked tensors of ours are what the primitive reads and writes, as they are; for plain
+        // ones it picks its own layout and element type (`any`), and reorders convert.
+        if key.source != .plain { (src, srcF32) = (plainSrc, plainSrc) }
+        if key.result != .plain { (dst, dstF32) = (plainDst, plainDst) }
         defer { dnnl_primitive_attr_destroy(attr) }
         var strides: [dnnl_dim_t] = [dnnl_dim_t(s.strideH), dnnl_dim_t(s.strideW)]
         var padL: [dnnl_dim_t] = [dnnl_dim_t(s.padH), dnnl_dim_t(s.padW)]

@@ -21,13 +21,21 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
     for (name, t) in [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar)] {
         precondition(t == nil || t!.shape == [c], "batch_norm: \(name) \(t!.shape) for input \(x.shape)")
     }
+    // Blocked input (bf16-mixed's activations) is normalised as it is held, into the same format.
+    let format = x.format
+    let blocked: BlockedBatchNormKernel.Geometry? = format == .plain ? nil
+        : BlockedBatchNormKernel.Geometry(batch: n, channels: c, plane: plane, element: format.element)
     let mean = Tensor(uninitialized: [c]), invStd = Tensor(uninitialized: [c])
     var count = Double(n * plane)
     if training {
         var sums = [Double](repeating: 0, count: 2 * c + 1)
         sums.withUnsafeMutableBufferPointer { buffer in
-            BatchNormKernel.statistics(x: x.pointer, batch: n, channels: c, plane: plane,
-                                       sum: buffer.baseAddress!, sumSquares: buffer.baseAddress! + c)
+            if let blocked {
+                BlockedBatchNormKernel.statistics(x: x.rawPointer, blocked, sum: buffer.baseAddress!, sumSquares: buffer.baseAddress! + c)
+            } else {
+                BatchNormKernel.statistics(x: x.pointer, batch: n, channels: c, plane: plane,
+                                           sum: buffer.baseAddress!, sumSquares: buffer.baseAddress! + c)
+            }
             buffer[2 * c] = count
             reducer?.allReduceSum(buffer)
         }
@@ -54,30 +62,46 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
             invStd.pointer[ch] = Float(1 / (Double(runningVar.pointer[ch]) + eps).squareRoot())
         }
     }
-    let y = Tensor(uninitialized: x.shape)
-    BatchNormKernel.normalize(x: x.pointer, batch: n, channels: c, plane: plane, mean: mean.pointer,
-                              invStd: invStd.pointer, weight: weight?.pointer, bias: bias?.pointer, relu: relu, y: y.pointer)
+    let y = Tensor(uninitialized: x.shape, format: format)
+    if let blocked {
+        BlockedBatchNormKernel.normalize(x: x.rawPointer, blocked, mean: mean.pointer, invStd: invStd.pointer,
+                                         weight: weight?.pointer, bias: bias?.pointer, relu: relu, y: y.rawPointer)
+    } else {
+        BatchNormKernel.normalize(x: x.pointer, batch: n, channels: c, plane: plane, mean: mean.pointer,
+                                  invStd: invStd.pointer, weight: weight?.pointer, bias: bias?.pointer, relu: relu, y: y.pointer)
+    }
     var inputs = [x]
     if let weight { inputs.append(weight) }
     if let bias { inputs.append(bias) }
     // With the ReLU, its output says where gradients pass.
     let reluOutput = relu ? y.storage : nil
     return y.record(.batchNorm(training: training, eps: eps, relu: relu, runningMean: runningMean, runningVar: runningVar,
-                               hasWeight: weight != nil, hasBias: bias != nil), inputs: inputs) { dy in
+                               hasWeight: weight != nil, hasBias: bias != nil), inputs: inputs) { upstream in
+        let dy = upstream.converted(to: format)
         var sums = [Double](repeating: 0, count: 2 * c)
         // Written after the sums over dy are taken, element by element: dy's memory can take it.
-        let dx = x.requiresGrad ? dy.gradientBuffer(x.shape) : nil
+        let dx = x.requiresGrad ? dy.gradientBuffer(x.shape, format: format) : nil
         let dw = weight?.requiresGrad == true ? Tensor(zeros: [c]) : nil
         let db = bias?.requiresGrad == true ? Tensor(zeros: [c]) : nil
         sums.withUnsafeMutableBufferPointer { buffer in
             let sumDy = buffer.baseAddress!, sumDyXmu = buffer.baseAddress! + c
-            BatchNormKernel.backwardReduce(dy: dy.pointer, x: x.pointer, batch: n, channels: c, plane: plane,
-                                           mean: mean.pointer, reluOutput: reluOutput?.base, sumDy: sumDy, sumDyXmu: sumDyXmu)
+            if let blocked {
+                BlockedBatchNormKernel.backwardReduce(dy: dy.rawPointer, x: x.rawPointer, blocked, mean: mean.pointer,
+                                                      reluOutput: reluOutput.map { UnsafeRawPointer($0.base) },
+                                                      sumDy: sumDy, sumDyXmu: sumDyXmu)
+            } else {
+                BatchNormKernel.backwardReduce(dy: dy.pointer, x: x.pointer, batch: n, channels: c, plane: plane,
+                                               mean: mean.pointer, reluOutput: reluOutput?.base, sumDy: sumDy, sumDyXmu: sumDyXmu)
+            }
             // Weight and bias gradients come from this rank's sums; the gradient all-reduce averages them.
             BatchNormKernel.parameterGradients(channels: c, invStd: invStd.pointer, sumDy: sumDy, sumDyXmu: sumDyXmu,
                                                dWeight: dw?.pointer, dBias: db?.pointer)
             guard let dx else { return }
-            if training {
+            if let blocked {
+                if training { reducer?.allReduceSum(buffer) }
+                blockedInputGradient(dy: dy, x: x, blocked, training: training, mean: mean, invStd: invStd, weight: weight,
+                                     reluOutput: reluOutput, sumDy: sumDy, sumDyXmu: sumDyXmu, count: count, dx: dx)
+            } else if training {
                 reducer?.allReduceSum(buffer)
                 BatchNormKernel.backwardInput(dy: dy.pointer, x: x.pointer, batch: n, channels: c, plane: plane,
                                               mean: mean.pointer, invStd: invStd.pointer, weight: weight?.pointer,
@@ -92,5 +116,20 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
         if weight != nil { result.append(dw) }
         if bias != nil { result.append(db) }
         return result
+    }
+}
+
+/// Batch norm's input gradient on blocked tensors, in training or eval mode.
+private func blockedInputGradient(dy: Tensor, x: Tensor, _ g: BlockedBatchNormKernel.Geometry, training: Bool,
+                                  mean: Tensor, invStd: Tensor, weight: Tensor?, reluOutput: Storage?,
+                                  sumDy: UnsafePointer<Double>, sumDyXmu: UnsafePointer<Double>, count: Double, dx: Tensor) {
+    let saved = reluOutput.map { UnsafeRawPointer($0.base) }
+    if training {
+        BlockedBatchNormKernel.backwardInput(dy: dy.rawPointer, x: x.rawPointer, g, mean: mean.pointer, invStd: invStd.pointer,
+                                             weight: weight?.pointer, reluOutput: saved, sumDy: sumDy, sumDyXmu: sumDyXmu,
+                                             count: count, dx: dx.rawPointer)
+    } else {
+        BlockedBatchNormKernel.backwardInputEval(dy: dy.rawPointer, g, invStd: invStd.pointer, weight: weight?.pointer,
+                                                 reluOutput: saved, dx: dx.rawPointer)
     }
 }

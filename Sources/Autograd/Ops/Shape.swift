@@ -10,9 +10,9 @@ extension Tensor {
             resolved[hole] = count / known
         }
         precondition(resolved.reduce(1, *) == count, "reshape: cannot view \(shape) as \(newShape)")
-        let y = Tensor(shape: resolved, storage: storage)
+        let y = Tensor(shape: resolved, storage: plainValues.storage)
         let original = shape
-        return y.record(.reshape(resolved), inputs: [self]) { dy in [Tensor(shape: original, storage: dy.storage)] }
+        return y.record(.reshape(resolved), inputs: [self]) { dy in [Tensor(shape: original, storage: dy.plainValues.storage)] }
     }
 
     /// `torch.flatten(x, start)`: merges the axes from `start` on.
