@@ -30,7 +30,7 @@ public enum BlockedBatchNormKernel {
                         return (v, v * v)
                     }
                 }
-                for lane in 0..<16 { sumOut.value[cb * 16 + lane] = s[lane]; squaresOut.value[cb * 16 + lane] = q[lane] }
+                for lane in 0..<16 { sumOut.value[cb * 16 + L.channel(lane)] = s[lane]; squaresOut.value[cb * 16 + L.channel(lane)] = q[lane] }
             }
         }
         g.element == .f32 ? run(Float32Lanes.self) : run(BFloat16Lanes.self)
@@ -50,7 +50,7 @@ public enum BlockedBatchNormKernel {
                 shifts.withUnsafeBufferPointer { shifts in
                     Parallel.forEach(g.batch * g.blocks, grain: max(1, 4096 / max(g.plane, 1))) { nb in
                         let (n, cb) = nb.quotientAndRemainder(dividingBy: g.blocks)
-                        let scale = load16(scales.baseAddress!, cb), shift = load16(shifts.baseAddress!, cb)
+                        let scale = L.factors(scales.baseAddress!, cb), shift = L.factors(shifts.baseAddress!, cb)
                         let start = g.offset(n, cb, 0)
                         for i in 0..<g.plane {
                             let v = L.load(x, start + i * 16) * scale + shift
@@ -71,7 +71,7 @@ public enum BlockedBatchNormKernel {
         func run<L: Lanes>(_: L.Type) {
             let (sumOut, projOut) = (UncheckedSendable(sumDy), UncheckedSendable(sumDyXmu))
             Parallel.forEach(g.blocks) { cb in
-                let m = load16(mean, cb)
+                let m = L.factors(mean, cb)
                 var s = [Double](repeating: 0, count: 16), q = [Double](repeating: 0, count: 16)
                 for n in 0..<g.batch {
                     reduce(g.plane, into: &s, &q) { i in
@@ -80,7 +80,7 @@ public enum BlockedBatchNormKernel {
                         return (d, d * (L.load(x, index) - m))
                     }
                 }
-                for lane in 0..<16 { sumOut.value[cb * 16 + lane] = s[lane]; projOut.value[cb * 16 + lane] = q[lane] }
+                for lane in 0..<16 { sumOut.value[cb * 16 + L.channel(lane)] = s[lane]; projOut.value[cb * 16 + L.channel(lane)] = q[lane] }
             }
         }
         g.element == .f32 ? run(Float32Lanes.self) : run(BFloat16Lanes.self)
@@ -104,10 +104,10 @@ public enum BlockedBatchNormKernel {
             Parallel.forEach(g.batch * g.blocks, grain: max(1, 4096 / max(g.plane, 1))) { nb in
                 let (n, cb) = nb.quotientAndRemainder(dividingBy: g.blocks)
                 let (gains, meanDys, projs) = factors.value
-                let gain = gains.withUnsafeBufferPointer { load16($0.baseAddress!, cb) }
-                let meanDy = meanDys.withUnsafeBufferPointer { load16($0.baseAddress!, cb) }
-                let proj = projs.withUnsafeBufferPointer { load16($0.baseAddress!, cb) }
-                let m = load16(mean, cb)
+                let gain = gains.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
+                let meanDy = meanDys.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
+                let proj = projs.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
+                let m = L.factors(mean, cb)
                 let start = g.offset(n, cb, 0)
                 for i in 0..<g.plane {
                     let index = start + i * 16
@@ -129,7 +129,7 @@ public enum BlockedBatchNormKernel {
             let factors = UncheckedSendable(gains)
             Parallel.forEach(g.batch * g.blocks, grain: max(1, 4096 / max(g.plane, 1))) { nb in
                 let (n, cb) = nb.quotientAndRemainder(dividingBy: g.blocks)
-                let gain = factors.value.withUnsafeBufferPointer { load16($0.baseAddress!, cb) }
+                let gain = factors.value.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
                 let start = g.offset(n, cb, 0)
                 for i in 0..<g.plane {
                     let index = start + i * 16
@@ -139,10 +139,6 @@ public enum BlockedBatchNormKernel {
         }
         g.element == .f32 ? run(Float32Lanes.self) : run(BFloat16Lanes.self)
     }
-}
-
-@inline(__always) private func load16(_ p: UnsafePointer<Float>, _ block: Int) -> SIMD16<Float> {
-    UnsafeRawPointer(p + block * 16).loadUnaligned(as: SIMD16<Float>.self)
 }
 
 /// `dy` at `index`, zero where the saved ReLU output is not positive (ReLU's backward rule).
