@@ -31,6 +31,8 @@ final class ThreadScratch {
         case sharedOperand
         /// The scratchpad oneDNN's primitives run in (`OneDNN.Primitive`).
         case oneDNNScratchpad
+        /// The float32 sums of a blocked max pool's backward (`BlockedPoolKernel`).
+        case pooling
     }
 
     private static let keys: [pthread_key_t] = Slot.allCases.map { _ in

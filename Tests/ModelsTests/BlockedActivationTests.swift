@@ -99,6 +99,28 @@ final class BlockedActivationTests: XCTestCase {
         assertClose(w.grad!, w2.grad!, rtol: 1e-4, "dw")
     }
 
+    /// The stem's max pool on a blocked input: the same values, winners (ties: the first in
+    /// the window; NaN propagates) and gradients as the plain kernel, for the stem's 3x3/2 pool
+    /// and a general one.
+    func testBlockedMaxPoolMatchesThePlainOne() {
+        var rng = RandomGenerator(seed: 3)
+        for (kernel, stride, padding) in [(3, 2, 1), (2, 2, 0), (3, 1, 1)] {
+            let x = Tensor(shape: [2, 32, 7, 6], data: (0..<2 * 32 * 42).map { i in
+                i == 100 ? .nan : Float(Int(rng.uniform() * 5))  // few distinct values: many ties
+            })
+            let up = Tensor.randn([2, 32, (7 + 2 * padding - kernel) / stride + 1, (6 + 2 * padding - kernel) / stride + 1], using: &rng)
+            let plainInput = Tensor(copying: x), blockedInput = x.converted(to: .blocked(.f32))
+            plainInput.requiresGrad = true; blockedInput.requiresGrad = true
+            let y = maxPool2d(plainInput, kernel: kernel, stride: stride, padding: padding)
+            let by = maxPool2d(blockedInput, kernel: kernel, stride: stride, padding: padding)
+            XCTAssertEqual(by.format, .blocked(.f32))
+            XCTAssertEqual(by.toArray().map(\.bitPattern), y.toArray().map(\.bitPattern), "max pool \(kernel)/\(stride)")
+            y.backward(up)
+            by.backward(up)
+            XCTAssertEqual(blockedInput.grad!.toArray(), plainInput.grad!.toArray(), "max pool \(kernel)/\(stride) gradient")
+        }
+    }
+
     /// On a CPU with bf16 instructions, the bf16 blocked step learns what the float32 one does
     /// as well as the emulated bf16 path (float32 activations, bf16 operands) does: in a step this
     /// small bf16's rounding alone turns gradients by some degrees, so the emulated path is the yardstick.

@@ -12,6 +12,7 @@ private func poolShape(_ op: String, _ x: Tensor, kernel: Int, stride: Int?, pad
 /// `F.max_pool2d(x, kernel, stride, padding)` (stride defaults to the kernel).
 public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
     let s = poolShape("max_pool2d", x, kernel: kernel, stride: stride, padding: padding)
+    if case .blocked(let element) = x.format { return blockedMaxPool2d(x, s, element) }
     let y = Tensor(uninitialized: [s.batch, s.channels, s.outH, s.outW])
     let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: s.outputCount)
     PoolKernel.maxForward(s, x: x.pointer, y: y.pointer, argmax: argmax)
@@ -23,6 +24,21 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
     return y.record(.maxPool2d(kernel: kernel, stride: s.stride, padding: padding), inputs: [x]) { dy in
         let dx = Tensor(uninitialized: shape)
         PoolKernel.maxBackward(s, dy: dy.pointer, argmax: saved.pointer, dx: dx.pointer)
+        return [dx]
+    }
+}
+
+/// `maxPool2d` on a blocked input, into the same format.
+private func blockedMaxPool2d(_ x: Tensor, _ s: Pool2dShape, _ element: OneDNN.Element) -> Tensor {
+    let format = x.format
+    let y = Tensor(uninitialized: [s.batch, s.channels, s.outH, s.outW], format: format)
+    let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: s.outputCount)
+    BlockedPoolKernel.maxForward(s, element, x: x.rawPointer, y: y.rawPointer, argmax: argmax)
+    let saved = IndexBuffer(argmax), shape = x.shape
+    return y.record(.maxPool2d(kernel: s.kernel, stride: s.stride, padding: s.padding), inputs: [x]) { upstream in
+        let dy = upstream.converted(to: format)
+        let dx = Tensor(uninitialized: shape, format: format)
+        BlockedPoolKernel.maxBackward(s, element, dy: dy.rawPointer, argmax: saved.pointer, dx: dx.rawPointer)
         return [dx]
     }
 }
