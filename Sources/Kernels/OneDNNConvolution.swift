@@ -3,12 +3,14 @@ import Dispatch
 import Foundation
 
 /// Convolutions through oneDNN's convolution primitives, forward, backward data and backward
-/// weights, for fp32 or bf16 operands (one code path, the element type a parameter), on our
-/// NCHW float32 tensors: operands are reordered into the layout and type the primitive chose
-/// (format `any`), results reordered back. Products accumulate in float32; the input gradient
-/// and the weight gradient are float32. Primitives and reorders are created once per shape and
-/// kept, and run safely from any thread (`OneDNN.Primitive`). 1×1 stride-1 convolutions are
-/// matrix products on our own layout instead (`OneDNNPointwiseConvolution`).
+/// weights, for fp32 or bf16 operands (one code path, the element type a parameter). Our side
+/// of each tensor is plain float32 NCHW or blocked (`TensorFormat`): blocked tensors are what the
+/// primitive reads and writes as they are (bf16-mixed's activations); plain ones are reordered
+/// into the layout and type the primitive chose (format `any`) and results reordered back.
+/// Products accumulate in float32; the weight gradient is float32, added into ours. Primitives
+/// and reorders are created once per shape and pair of formats, and run safely from any thread
+/// (`OneDNN.Primitive`). Plain 1×1 stride-1 convolutions are matrix products on our own layout
+/// instead (`OneDNNPointwiseConvolution`).
 public enum OneDNNConvolution {
     public enum Pass: Hashable, Sendable { case forward, backwardData, backwardWeights }
 
