@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Layers, each a module; dependencies point one way:
-// ddptrain (the command line) -> {Training, Export} ; Training -> {Distributed, Data, Optim, Models} ; Export -> Models
-// Models -> NN -> Autograd -> Kernels
+// ddptrain (the command line) -> {Training, Export} ; Training -> {Distributed, Data, Optim, Models} ; Export -> NN
+// Models -> NN -> Autograd -> Kernels ; Optim, Data, Distributed -> Autograd
 // -> C libraries (OpenBLAS, oneDNN, MPI, zlib, libjpeg-turbo, libpng). Only Distributed imports MPI.
 let package = Package(
     name: "ddptrain",
@@ -30,11 +30,11 @@ let package = Package(
         .target(name: "Autograd", dependencies: ["Kernels"], swiftSettings: fast),
         .target(name: "NN", dependencies: ["Autograd", "Kernels"], swiftSettings: fast),
         .target(name: "Models", dependencies: ["NN", "Autograd"], swiftSettings: fast),
-        .target(name: "Optim", dependencies: ["NN", "Autograd", "Kernels"], swiftSettings: fast),
+        .target(name: "Optim", dependencies: ["Autograd", "Kernels"], swiftSettings: fast),
         .target(name: "Distributed", dependencies: ["CMPI", "Kernels", "Autograd", "NN"], swiftSettings: fast),
         .target(name: "Data", dependencies: ["Autograd", "Kernels", "CZlib", "CTurboJPEG", "CPNG"], swiftSettings: fast),
         .target(
-            name: "Export", dependencies: ["Autograd", "NN", "Models", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            name: "Export", dependencies: ["Autograd", "NN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Proto/onnx.proto"]),
         .target(
             name: "Training",

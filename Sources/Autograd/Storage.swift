@@ -74,15 +74,14 @@ public final class Storage {
 
 /// Freed blocks of at least 64 KiB, by size class. A stable graph asks for the same sizes
 /// every step, so a step's tensors and scratch space reuse the previous step's blocks instead
-/// of new mappings (ResNet-50 at batch 16 page-faulted 1.5 M times in 6 steps, 40% of its time
-/// in the kernel, without reuse).
+/// of new mappings, whose page faults and zeroing otherwise cost a large share of a step
+/// (docs/benchmarks.md).
 ///
 /// Sizes are rounded up to eight classes per power of two (at most 12.5% more, and pages a
 /// smaller tenant never touches cost no memory), and a request with no block of its class takes
 /// the smallest pooled block up to twice its size, so that the forward pass's activations, the
 /// backward pass's gradients and the convolutions' scratch space share blocks (with exact sizes,
-/// ResNet-50 at batch 16 held 518 MiB of blocks only the backward pass could use at the forward
-/// pass's peak). Pooled and live blocks together stay within the peak of live ones plus
+/// the forward pass's peak also held pooled blocks only the backward pass could use). Pooled and live blocks together stay within the peak of live ones plus
 /// `slackBytes`: past that, a new block first frees pooled ones.
 public enum StoragePool {
     static let minimumCount = 16 * 1024

@@ -44,7 +44,7 @@ public enum Conv2dKernel {
         guard s.batch > 0 else { return 1 }
         let plane = max(s.outH * s.outW, 1)
         // A 1x1 stride-1 conv of a large plane multiplies each image's own [C, P] matrix: grouping
-        // would only add two copies (ResNet-50's 56² and 28² 1x1 convs: 15–40% faster alone).
+        // would only add two copies (measured in docs/benchmarks.md).
         if s.window.isIdentity && plane >= identityPlaneAlone { return 1 }
         let threads = max(Parallel.threadCount, 1)
         let perThread = (s.batch + threads - 1) / threads
@@ -57,7 +57,7 @@ public enum Conv2dKernel {
     }
 
     /// Image groups are split among this many workers, each running its own single-threaded
-    /// sgemm: on two cores that beats one two-threaded sgemm per group by 15–25% (measured),
+    /// sgemm: on two cores that beats one two-threaded sgemm per group (docs/benchmarks.md),
     /// because the im2col, transposes and sgemm's own packing all run in parallel without a
     /// barrier between them.
     static func workers(_ s: Conv2dShape) -> Int {

@@ -49,8 +49,8 @@ public enum PoolKernel {
     }
 
     /// The ResNet stem's 3x3 stride-2 pad-1 max pool, eight outputs of a row at a time with
-    /// vector compares and selects (the general loop's per-tap branches mispredict on real data:
-    /// 66 ms for ResNet-50's stem at batch 16). Each input row is split into its even columns
+    /// vector compares and selects (the general loop's per-tap branches mispredict on real data).
+    /// Each input row is split into its even columns
     /// and its odd columns shifted by one, so the three taps of outputs `ox…ox+7` are contiguous
     /// runs; padding reads −∞, which never wins. Same winner as the general loop: the first
     /// maximum in row-major order, NaN propagating.
