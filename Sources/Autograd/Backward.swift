@@ -115,8 +115,8 @@ public enum Autograd {
     /// Adds `g` into the leaf's `grad`; the first gradient of a leaf is adopted as its `grad`
     /// when nothing else holds it, copied otherwise.
     static func accumulate(_ g: Tensor, intoLeaf leaf: Tensor, exclusive: Bool = false) {
-        // Leaves (parameters, inputs) are plain float32, and so are their gradients.
-        let exclusive = exclusive || g.format != .plain
+        // Leaves' gradients are plain float32 (a blocked g's plain copy is adopted only when
+        // nothing else holds g).
         let g = g.plainValues
         if let existing = leaf.grad {
             ElementwiseKernel.accumulate(g.pointer, into: existing.pointer, count: g.count)

@@ -113,10 +113,10 @@ public final class Tensor {
     /// The memory as it is, in `format`.
     public var rawPointer: UnsafeMutableRawPointer { UnsafeMutableRawPointer(storage.base) }
 
-    /// These values in `target` format, outside any graph: `self` when it is held so already.
+    /// These values in `target` format, outside any graph: `self` when it is held so already,
+    /// else new memory the caller owns (never the kept plain copy, which others may read).
     public func converted(to target: TensorFormat) -> Tensor {
         if target == format { return self }
-        if target == .plain, let plainCopy { return plainCopy }
         let out = Tensor(uninitialized: shape, format: target)
         FormatConversion.convert(shape, from: format, UnsafeRawPointer(rawPointer), to: target, out.rawPointer)
         return out

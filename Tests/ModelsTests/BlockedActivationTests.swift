@@ -99,6 +99,23 @@ final class BlockedActivationTests: XCTestCase {
         assertClose(w.grad!, w2.grad!, rtol: 1e-4, "dw")
     }
 
+    /// One blocked gradient handed to two leaves (a residual add's) becomes two plain gradients
+    /// that share no memory, so adding into one cannot change the other.
+    func testASharedBlockedGradientGivesLeavesTheirOwnMemory() {
+        var rng = RandomGenerator(seed: 6)
+        let a = Tensor.randn([2, 16, 3, 3], using: &rng).converted(to: .blocked(.f32))
+        let b = Tensor.randn([2, 16, 3, 3], using: &rng).converted(to: .blocked(.f32))
+        a.requiresGrad = true; b.requiresGrad = true
+        addReLU(a, b).sum().backward()
+        let (ga, gb) = (a.grad!, b.grad!)
+        XCTAssertEqual(ga.format, .plain)
+        XCTAssertFalse(ga.storage === gb.storage, "the two leaves' gradients share memory")
+        XCTAssertEqual(ga.toArray(), gb.toArray())
+        let before = gb.toArray()
+        ga.pointer[0] += 1
+        XCTAssertEqual(gb.toArray(), before)
+    }
+
     /// The stem's max pool on a blocked input: the same values, winners (ties: the first in
     /// the window; NaN propagates) and gradients as the plain kernel, for the stem's 3x3/2 pool
     /// and a general one.
