@@ -24,6 +24,7 @@ if sections.contains("collectives") { checkCollectives(comm, check) }
 if sections.contains("ddp") {
     do { try checkDataParallel(comm, check) } catch { check(false, "data-parallel checks threw: \(error)") }
     do { try checkPowerSGD(comm, check) } catch { check(false, "PowerSGD checks threw: \(error)") }
+    do { try checkMixedPrecision(comm, check) } catch { check(false, "bf16-mixed checks threw: \(error)") }
 }
 comm.barrier()
 
