@@ -125,8 +125,7 @@ public final class Tensor {
     /// A copy of the memory in the same format, detached from any graph.
     convenience init(copyingMemory other: Tensor) {
         self.init(uninitialized: other.shape, format: other.format)
-        let bytes = other.count * (other.format == .plain ? 4 : other.format.element.bytes)
-        rawPointer.copyMemory(from: other.rawPointer, byteCount: bytes)
+        rawPointer.copyMemory(from: other.rawPointer, byteCount: other.format.storageFloats(other.count) * MemoryLayout<Float>.stride)
     }
 
     /// `self += other` element by element, in `self`'s format (`other` converted to it first).

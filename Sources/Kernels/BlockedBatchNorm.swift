@@ -21,7 +21,6 @@ public enum BlockedBatchNormKernel {
     public static func statistics(x: UnsafeRawPointer, _ g: Geometry,
                                   sum: UnsafeMutablePointer<Double>, sumSquares: UnsafeMutablePointer<Double>) {
         func run<L: Lanes>(_: L.Type) {
-            let (sumOut, squaresOut) = (UncheckedSendable(sum), UncheckedSendable(sumSquares))
             Parallel.forEach(g.blocks) { cb in
                 var s = [Double](repeating: 0, count: 16), q = [Double](repeating: 0, count: 16)
                 for n in 0..<g.batch {
@@ -30,7 +29,7 @@ public enum BlockedBatchNormKernel {
                         return (v, v * v)
                     }
                 }
-                for lane in 0..<16 { sumOut.value[cb * 16 + L.channel(lane)] = s[lane]; squaresOut.value[cb * 16 + L.channel(lane)] = q[lane] }
+                for lane in 0..<16 { sum[cb * 16 + L.channel(lane)] = s[lane]; sumSquares[cb * 16 + L.channel(lane)] = q[lane] }
             }
         }
         g.element == .f32 ? run(Float32Lanes.self) : run(BFloat16Lanes.self)
@@ -69,7 +68,6 @@ public enum BlockedBatchNormKernel {
                                       reluOutput: UnsafeRawPointer?,
                                       sumDy: UnsafeMutablePointer<Double>, sumDyXmu: UnsafeMutablePointer<Double>) {
         func run<L: Lanes>(_: L.Type) {
-            let (sumOut, projOut) = (UncheckedSendable(sumDy), UncheckedSendable(sumDyXmu))
             Parallel.forEach(g.blocks) { cb in
                 let m = L.factors(mean, cb)
                 var s = [Double](repeating: 0, count: 16), q = [Double](repeating: 0, count: 16)
@@ -80,7 +78,7 @@ public enum BlockedBatchNormKernel {
                         return (d, d * (L.load(x, index) - m))
                     }
                 }
-                for lane in 0..<16 { sumOut.value[cb * 16 + L.channel(lane)] = s[lane]; projOut.value[cb * 16 + L.channel(lane)] = q[lane] }
+                for lane in 0..<16 { sumDy[cb * 16 + L.channel(lane)] = s[lane]; sumDyXmu[cb * 16 + L.channel(lane)] = q[lane] }
             }
         }
         g.element == .f32 ? run(Float32Lanes.self) : run(BFloat16Lanes.self)
@@ -100,10 +98,8 @@ public enum BlockedBatchNormKernel {
             projs[c] = Float(sumDyXmu[c] / count * istd * istd)
         }
         func run<L: Lanes>(_: L.Type) {
-            let factors = UncheckedSendable((gains, meanDys, projs))
             Parallel.forEach(g.batch * g.blocks, grain: max(1, 4096 / max(g.plane, 1))) { nb in
                 let (n, cb) = nb.quotientAndRemainder(dividingBy: g.blocks)
-                let (gains, meanDys, projs) = factors.value
                 let gain = gains.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
                 let meanDy = meanDys.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
                 let proj = projs.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
@@ -126,10 +122,9 @@ public enum BlockedBatchNormKernel {
         var gains = [Float](repeating: 0, count: g.channels)
         for c in 0..<g.channels { gains[c] = invStd[c] * (weight?[c] ?? 1) }
         func run<L: Lanes>(_: L.Type) {
-            let factors = UncheckedSendable(gains)
             Parallel.forEach(g.batch * g.blocks, grain: max(1, 4096 / max(g.plane, 1))) { nb in
                 let (n, cb) = nb.quotientAndRemainder(dividingBy: g.blocks)
-                let gain = factors.value.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
+                let gain = gains.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
                 let start = g.offset(n, cb, 0)
                 for i in 0..<g.plane {
                     let index = start + i * 16

@@ -6,8 +6,6 @@
 /// value each lane holds; a store puts them back): element-wise passes never notice, and a
 /// per-channel one loads its per-channel factors in the same order (`factors`).
 public protocol Lanes {
-    /// Bytes per element.
-    static var stride: Int { get }
     static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float>
     static func store(_ base: UnsafeMutableRawPointer, _ index: Int, _ value: SIMD16<Float>)
     /// Which of the sixteen loaded values lane `lane` holds.
@@ -25,7 +23,6 @@ extension Lanes {
 }
 
 public enum Float32Lanes: Lanes {
-    public static var stride: Int { 4 }
     @inline(__always)
     public static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
         base.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
@@ -41,7 +38,6 @@ public enum Float32Lanes: Lanes {
 /// operations (Swift's 16-to-32-bit vector conversion is a call per vector): the even values of
 /// the sixteen come first, then the odd ones.
 public enum BFloat16Lanes: Lanes {
-    public static var stride: Int { 2 }
     @inline(__always)
     public static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
         let words = base.loadUnaligned(fromByteOffset: index * 2, as: SIMD8<UInt32>.self)

@@ -27,7 +27,9 @@ func checkMixedPrecision(_ comm: MPICommunicator, _ check: (Bool, String) -> Voi
                 let batch = try loader.makeBatch(plan[step], epoch: 0)
                 let loss = crossEntropy(model(batch.images), labels: batch.labels)
                 loss.backward()
-                finite = finite && loss.item().isFinite && ddp.finishGradientSynchronization().isEmpty
+                // Every rank synchronises every step, whatever an earlier step gave.
+                let synchronised = ddp.finishGradientSynchronization().isEmpty
+                finite = finite && loss.item().isFinite && synchronised
                 sgd.step(); sgd.zeroGrad()
                 let hashes = comm.allGather(withUnsafeBytes(of: parameterHash(model)) { Array($0) })
                 if Set(hashes).count != 1 { identical = false }

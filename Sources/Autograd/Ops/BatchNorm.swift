@@ -23,7 +23,7 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
     let passes = BatchNormPasses(x)
     let (mean, invStd, count) = training
         ? passes.batchFactors(x, momentum: momentum, eps: eps, reducer: reducer, runningMean: runningMean, runningVar: runningVar)
-        : passes.runningFactors(x, eps: eps, runningMean: runningMean, runningVar: runningVar)
+        : passes.runningFactors(eps: eps, runningMean: runningMean, runningVar: runningVar)
     let y = Tensor(uninitialized: x.shape, format: x.format)
     passes.normalize(x, mean: mean, invStd: invStd, weight: weight, bias: bias, relu: relu, y: y)
     var inputs = [x]
@@ -104,7 +104,7 @@ private struct BatchNormPasses {
     }
 
     /// Eval mode: the running statistics' mean and 1/σ.
-    func runningFactors(_ x: Tensor, eps: Double, runningMean: Tensor?,
+    func runningFactors(eps: Double, runningMean: Tensor?,
                         runningVar: Tensor?) -> (mean: Tensor, invStd: Tensor, count: Double) {
         guard let runningMean, let runningVar else {
             preconditionFailure("batch_norm: eval mode needs running statistics")
