@@ -14,7 +14,7 @@
 /// Field numbers and enum values are the ONNX specification's (onnx/onnx.proto, IR version 8),
 /// so any ONNX reader parses what this writes; messages and fields ddptrain never writes
 /// (sparse tensors, functions, training information, sequences, maps, ...) are left out.
-/// Regenerate the Swift with launch/generate-onnx-proto; the result is committed.
+/// Regenerate the Swift with tools/generate-onnx-proto; the result is committed.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
