@@ -42,7 +42,7 @@ let package = Package(
             swiftSettings: fast),
         .executableTarget(
             name: "ddptrain",
-            dependencies: ["Kernels", "Autograd", "Distributed", "Models", "NN", "Optim", "Data", "Training", "Export", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Training", "Export", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "kernel-bench",
             dependencies: ["Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],

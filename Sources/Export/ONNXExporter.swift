@@ -75,4 +75,9 @@ public enum ONNXExporter {
     public static func serialize(_ model: Onnx_ModelProto) throws -> Data {
         try model.serializedData()
     }
+
+    /// Writes the ONNX file at `path`, whole or not at all.
+    public static func write(_ model: Onnx_ModelProto, to path: String) throws {
+        try AtomicFile.write([UInt8](try serialize(model)), to: path)
+    }
 }

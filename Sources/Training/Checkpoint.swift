@@ -52,6 +52,16 @@ public struct Checkpoint {
         }
     }
 
+    /// The model alone as a safetensors file with PyTorch's names and dtypes (`ddptrain export`);
+    /// returns how many tensors it holds.
+    public func writeModelSafeTensors(to path: String) throws -> Int {
+        let entries = modelState.map {
+            SafeTensors.Entry(name: $0.name, tensor: $0.tensor, dtype: $0.name.hasSuffix("num_batches_tracked") ? .I64 : .F32)
+        }
+        try SafeTensors.write(entries, metadata: ["format": "pt"], to: path)
+        return entries.count
+    }
+
     static func checksum(metadata: [String: String], data: ArraySlice<UInt8>) -> String {
         var crc: UInt32 = 0
         // A key a checkpoint lacks adds nothing, so older checkpoints keep their checksum.

@@ -1,16 +1,15 @@
 import Distributed
 import Foundation
 import Kernels
-import Training
 
-/// Process start-up and shutdown shared by every subcommand: the OpenBLAS core, MPI when
+/// Process start-up and shutdown shared by every command: the OpenBLAS core, MPI when
 /// launched by `mpirun`, threads per rank, and the error policy (an error all ranks share exits
 /// cleanly with status 1; an error one rank meets alone aborts every rank, so none hangs).
-enum Runtime {
+public enum ProcessRuntime {
     /// `stopSignals`: SIGTERM, SIGINT and SIGUSR1 end the run cleanly (`StopSignal`); installed
     /// before MPI starts, since Slurm's warning signal may come at any moment and SIGUSR1's default
     /// action would kill the rank.
-    static func withCommunicator(threads: Int?, stopSignals: Bool = false,
+    public static func withCommunicator(threads: Int?, stopSignals: Bool = false,
                                  _ body: (Communicator, Console) throws -> Int32) -> Never {
         prepareCompute()
         if stopSignals { StopSignal.install() }
@@ -42,10 +41,10 @@ enum Runtime {
     }
 
     /// The OpenBLAS core (re-executing with a tuned environment if needed), before any thread starts.
-    static func prepareCompute() { BLAS.reexecWithTunedEnvironment() }
+    public static func prepareCompute() { BLAS.reexecWithTunedEnvironment() }
 
     /// `threads`, or the cores shared among the node's ranks.
-    static func applyThreads(_ threads: Int?, localRanks: Int) {
+    public static func applyThreads(_ threads: Int?, localRanks: Int) {
         ThreadConfiguration.apply(threads: threads ?? ThreadConfiguration.defaultThreads(localRanks: localRanks))
     }
 
@@ -54,24 +53,18 @@ enum Runtime {
         (communicator as? MPICommunicator)?.finalize()
     }
 
-    /// `--threads N` among a command's config flags, read before MPI starts (the full parse,
-    /// with its error messages, comes after, on every rank).
-    static func threadsFlag(_ arguments: [String], for command: ConfigSetting.Commands, commandName: String) -> Int? {
-        // The one flag parser; a command line it refuses is reported by the configuration step on every rank.
-        (try? CommandLineSettings.parse(arguments, for: command, commandName: commandName))?["threads"] as? Int
+    /// What `ddptrain info` shows: the world, the BLAS core and threads, and the thread-waiting settings.
+    public static func description(of communicator: Communicator, version: String) -> String {
+        "ddptrain \(version): world size \(communicator.size), OpenBLAS core \(BLAS.coreName), "
+            + "\(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, "
+            + "OPENBLAS_THREAD_TIMEOUT=\(System.environment("OPENBLAS_THREAD_TIMEOUT") ?? "unset"), "
+            + "OMP_WAIT_POLICY=\(System.environment("OMP_WAIT_POLICY") ?? "unset")"
     }
 
-    /// `configs/<model>.yaml` next to the working directory or to the ddptrain checkout.
-    static func defaultConfig(for model: String) -> String? {
-        var candidates = ["configs/\(model).yaml"]
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-            for _ in 0..<4 {
-                candidates.append(dir.appendingPathComponent("configs/\(model).yaml").path)
-                candidates.append(dir.appendingPathComponent("share/ddptrain/configs/\(model).yaml").path)
-                dir = dir.deletingLastPathComponent()
-            }
-        }
-        return candidates.first { FileManager.default.fileExists(atPath: $0) }
+    /// `--threads N` among a command's config flags, read before MPI starts (the full parse,
+    /// with its error messages, comes after, on every rank).
+    public static func threadsFlag(_ arguments: [String], for command: ConfigSetting.Commands, commandName: String) -> Int? {
+        // The one flag parser; a command line it refuses is reported by the configuration step on every rank.
+        (try? CommandLineSettings.parse(arguments, for: command, commandName: commandName))?["threads"] as? Int
     }
 }

@@ -24,6 +24,14 @@ public struct TrainingSummary {
     /// Seconds from the first step to the end, everything included.
     public var wallSeconds = 0.0
 
+    /// Adds one step's totals over every rank.
+    mutating func record(_ totals: StepTotals) {
+        steps += 1
+        images += Int(totals.images)
+        badSamples += Int(totals.badSamples)
+        losses.append(totals.meanLoss)
+    }
+
     /// The line a run ends with: how many steps, how long, how fast.
     public var closingLine: String {
         let rate = stepSeconds > 0 ? Double(images) / stepSeconds : 0
@@ -66,48 +74,31 @@ public final class Trainer {
     /// Stored in checkpoints for `export` and `predict`.
     let inference: InferenceSpec
 
+    /// Start-up in four phases, each agreed by every rank before the next (`agree`): (1) every
+    /// rank alone builds config, data, model and optimizer; (2) rank 0 prepares the checkpoint
+    /// folder and finds the checkpoint to resume from; (3) every rank restores it; (4) together,
+    /// the data-parallel wrapper checks that every rank has the same model and settings and takes
+    /// rank 0's state, and rank 0 opens the logs.
     public init(config input: TrainingConfig, communicator: Communicator, console: Console? = nil) throws {
         let console = console ?? Console(rank: communicator.rank)
-        self.console = console
-        self.communicator = communicator
-        var config = input
+        (self.console, self.communicator) = (console, communicator)
+        RunSettings.apply(input, to: communicator)
         let world = communicator.size
 
-        // Phase 1, on every rank alone: config, data, model, optimizer.
-        let parts = try agree(communicator, "start-up") { try Self.build(config, console: console) }
+        let parts = try agree(communicator, "start-up") { try Self.build(input, console: console) }
         (entry, model, trainData, evalData, optimizer, inference, emaModel) =
             (parts.entry, parts.model, parts.train, parts.eval, parts.optimizer, parts.inference, parts.emaModel)
 
-        // Phase 2, rank 0: the checkpoint folder, the checkpoint to resume from, the logs.
-        let checkpointDir = config.checkpointDir ?? "checkpoints/\(config.model)"
-        let store = CheckpointStore(directory: checkpointDir, keep: config.keep)
-        self.store = store
-        let resumePath: String? = try agree(communicator, "checkpoint folder") {
-            guard communicator.rank == 0 else { return nil }
-            try store.prepare()
-            guard let target = config.resumeTarget else { return nil }
-            if case .file(let path) = target { return path }
-            let found = store.latestValid { path, error in console.info("skipping checkpoint \(path): \(error)") }
-            if found == nil { console.info("--resume auto: no checkpoint in \(checkpointDir); starting fresh") }
-            return found?.path
-        }
-        let sharedPath = String(decoding: communicator.allGather(Array((resumePath ?? "").utf8))[0], as: UTF8.self)
+        let checkpointDir = input.checkpointDir ?? "checkpoints/\(input.model)"
+        store = CheckpointStore(directory: checkpointDir, keep: input.keep)
+        let resumePath = try Self.findResumePoint(input, store: store, communicator: communicator, console: console)
 
-        // Phase 3, every rank: restore the same checkpoint.
-        var progress = TrainingProgress()
-        progress.seed = config.seed
-        let model = self.model, optimizer = self.optimizer
-        let resumed: Checkpoint? = try agree(communicator, "resume") {
-            guard !sharedPath.isEmpty else { return nil }
-            let checkpoint = try Checkpoint.load(sharedPath)
-            try checkpoint.restore(into: model, optimizer: optimizer, modelName: config.model, source: sharedPath)
-            return checkpoint
-        }
+        let resumed = try Self.restore(resumePath, into: parts, config: input, communicator: communicator)
+        var config = input, progress = resumed?.progress ?? TrainingProgress()
+        if resumed == nil { progress.seed = config.seed }
         if let resumed {
-            progress = resumed.progress
-            config.batchSize = try Self.batchPerRank(resuming: resumed.progress, on: world, config: config, source: sharedPath,
+            config.batchSize = try Self.batchPerRank(resuming: resumed.progress, on: world, config: config, source: resumePath,
                                                      communicator: communicator, console: console)
-            progress.worldSize = world
         }
         self.config = config
         globalBatch = config.batchSize * world * config.accumulate
@@ -121,25 +112,56 @@ public final class Trainer {
         sampler = DistributedSampler(datasetSize: trainData.count, worldSize: world, rank: communicator.rank,
                                      batchSize: config.batchSize, seed: config.seed, dropLast: config.dropLast)
 
-        // Phase 4, together: same model and settings everywhere, then rank 0's state.
-        ddp = try DataParallel(model: model, communicator: communicator, settings: config.rankInvariantSettings,
-                               options: .init(bucketCapMiB: config.bucketCapMB, syncBatchNorm: config.syncBN,
-                                              compression: config.gradCompression, powerSGDRank: config.powersgdRank,
-                                              powerSGDWarmupSteps: config.powersgdWarmupSteps))
-        ddp.synchronizedSteps = progress.globalStep
-        if let resumed, let note = try ddp.restoreCompressionState(resumed.communicationState) { console.info(note) }
+        ddp = try Self.makeDataParallel(model, config: config, progress: progress, resumed: resumed,
+                                        communicator: communicator, console: console)
         timeline = config.timeline.map { Timeline(path: $0, communicator: communicator) }
-        ema = try Self.makeEMA(config: config, model: model, world: world, resumed: resumed, source: sharedPath, console: console)
+        ema = try Self.makeEMA(config: config, model: model, world: world, resumed: resumed, source: resumePath, console: console)
         if communicator.rank == 0 {
-            let logDir = config.logDir ?? "runs/\(config.model)"
-            log = try MetricsLog(directory: logDir, run: [
+            log = try MetricsLog(directory: config.logDir ?? "runs/\(config.model)", run: [
                 "config": config.jsonObject(), "world_size": world, "version": Self.version, "blas_core": BLAS.coreName,
                 "blas_threads": BLAS.threads, "global_batch": globalBatch,
                 "precision": config.precision.summary, "parameters": model.parameterCount,
-                "resumed_from": sharedPath.isEmpty ? NSNull() : sharedPath as Any,
+                "resumed_from": resumePath.isEmpty ? NSNull() : resumePath as Any,
             ])
         }
-        console.info(startupSummary(checkpointDir: checkpointDir, resumedFrom: sharedPath))
+        console.info(startupSummary(checkpointDir: checkpointDir, resumedFrom: resumePath))
+    }
+
+    /// Phase 2: rank 0 prepares the checkpoint folder and picks the checkpoint `resume` names
+    /// (the newest that verifies, for `--resume auto`); every rank receives its path ("" for none).
+    static func findResumePoint(_ config: TrainingConfig, store: CheckpointStore, communicator: Communicator,
+                                console: Console) throws -> String {
+        let path: String? = try agree(communicator, "checkpoint folder") {
+            guard communicator.rank == 0 else { return nil }
+            try store.prepare()
+            guard let target = config.resumeTarget else { return nil }
+            if case .file(let path) = target { return path }
+            let found = store.latestValid { path, error in console.info("skipping checkpoint \(path): \(error)") }
+            if found == nil { console.info("--resume auto: no checkpoint in \(store.directory); starting fresh") }
+            return found?.path
+        }
+        return String(decoding: communicator.allGather(Array((path ?? "").utf8))[0], as: UTF8.self)
+    }
+
+    /// Phase 3: every rank loads the checkpoint at `path` (none when empty) into the model and optimizer.
+    static func restore(_ path: String, into parts: Parts, config: TrainingConfig, communicator: Communicator) throws -> Checkpoint? {
+        try agree(communicator, "resume") {
+            guard !path.isEmpty else { return nil }
+            let checkpoint = try Checkpoint.load(path)
+            try checkpoint.restore(into: parts.model, optimizer: parts.optimizer, modelName: config.model, source: path)
+            return checkpoint
+        }
+    }
+
+    /// Phase 4: the data-parallel wrapper (every rank checks that all have the same model and
+    /// settings, then takes rank 0's parameters), resumed where the checkpoint left it.
+    static func makeDataParallel(_ model: LayerModule, config: TrainingConfig, progress: TrainingProgress, resumed: Checkpoint?,
+                                 communicator: Communicator, console: Console) throws -> DataParallel {
+        let ddp = try DataParallel(model: model, communicator: communicator, settings: config.rankInvariantSettings,
+                                   options: config.dataParallelOptions)
+        ddp.synchronizedSteps = progress.globalStep
+        if let resumed, let note = try ddp.restoreCompressionState(resumed.communicationState) { console.info(note) }
+        return ddp
     }
 
     /// What phase 1 of start-up builds from the config, on each rank alone.
@@ -292,20 +314,12 @@ public final class Trainer {
                     ? batches.enumerated().map { mixing.apply(to: $1, seed: config.seed, step: progress.globalStep, micro: $0) } : []
                 let (local, badRanks) = step.run(batches, mixes: mixes)
                 try applyNonFinitePolicy(badRanks)
-                var mine = local
-                mine.stopRequests = StopSignal.isRequested ? 1 : 0
-                mine.requeueRequests = StopSignal.isRequeueRequested ? 1 : 0
-                mine.badSamples = Double(badSampleLog.replacements - replacedSoFar)
-                replacedSoFar = badSampleLog.replacements
-                let totals = mine.allReduced(communicator)
+                let totals = allRanksTotals(local, badSampleLog: badSampleLog, replacedSoFar: &replacedSoFar)
                 ema?.stepEnded(model, stepInEpoch: progress.stepInEpoch, epoch: progress.epoch, warmupEpochs: config.warmupEpochs)
                 progress.globalStep += 1
                 progress.stepInEpoch += 1
                 progress.samplesInEpoch += Int(totals.images)
-                summary.steps += 1
-                summary.images += Int(totals.images)
-                summary.badSamples += Int(totals.badSamples)
-                summary.losses.append(totals.meanLoss)
+                summary.record(totals)
                 let now = System.now()
                 window.totals += totals
                 window.steps += 1
@@ -332,12 +346,8 @@ public final class Trainer {
                     progress.samplesInEpoch = 0
                 }
                 if totals.stopRequests > 0 {
-                    summary.lastCheckpoint = try saveCheckpoint(isBest: false)
-                    console.info("stop requested: saved \(summary.lastCheckpoint!) at step \(progress.globalStep); exiting")
-                    if totals.requeueRequests > 0 { requeueUnderSlurm() }
-                    summary.stoppedBySignal = true
+                    try stopOnRequest(requeue: totals.requeueRequests > 0, summary: &summary)
                     summary.wallSeconds = System.now() - runStart
-                    try timeline?.write(communicator: communicator)
                     return summary
                 }
                 try evaluateAndSaveWhenDue(reachedMax: reachedMax, lastEvalStep: &lastEvalStep, summary: &summary)
@@ -347,6 +357,28 @@ public final class Trainer {
         summary.wallSeconds = System.now() - runStart
         try timeline?.write(communicator: communicator)
         return summary
+    }
+
+    /// This step's totals over every rank, with each rank's stop and requeue requests and the
+    /// samples its loader replaced since the last step.
+    func allRanksTotals(_ local: StepTotals, badSampleLog: BadSampleLog, replacedSoFar: inout Int) -> StepTotals {
+        var mine = local
+        mine.stopRequests = StopSignal.isRequested ? 1 : 0
+        mine.requeueRequests = StopSignal.isRequeueRequested ? 1 : 0
+        mine.badSamples = Double(badSampleLog.replacements - replacedSoFar)
+        replacedSoFar = badSampleLog.replacements
+        return mine.allReduced(communicator)
+    }
+
+    /// A stop signal reached some rank: every rank saves the checkpoint of this step, and a
+    /// requeue signal requeues the Slurm job.
+    func stopOnRequest(requeue: Bool, summary: inout TrainingSummary) throws {
+        let path = try saveCheckpoint(isBest: false)
+        summary.lastCheckpoint = path
+        console.info("stop requested: saved \(path) at step \(progress.globalStep); exiting")
+        if requeue { requeueUnderSlurm() }
+        summary.stoppedBySignal = true
+        try timeline?.write(communicator: communicator)
     }
 
     /// A step some rank's loss or gradient was not finite on (`badRanks`, every rank's same

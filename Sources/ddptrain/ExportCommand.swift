@@ -1,8 +1,6 @@
 import ArgumentParser
 import Export
 import Foundation
-import Kernels
-import NN
 import Training
 
 /// `ddptrain export CHECKPOINT --out FILE [--format safetensors|onnx]`: the trained model
@@ -35,16 +33,13 @@ struct ExportCommand: ParsableCommand {
             case .onnx: try writeONNX(saved)
             }
         } catch {
-            throw CleanExit.message("ddptrain: error: \(error)")
+            throw CleanExit.error(error)
         }
     }
 
     func writeSafeTensors(_ saved: Checkpoint) throws {
-        let entries = saved.modelState.map {
-            SafeTensors.Entry(name: $0.name, tensor: $0.tensor, dtype: $0.name.hasSuffix("num_batches_tracked") ? .I64 : .F32)
-        }
-        try SafeTensors.write(entries, metadata: ["format": "pt"], to: out)
-        print("wrote \(out): \(entries.count) tensors of \(saved.model) at step \(saved.progress.globalStep)")
+        let count = try saved.writeModelSafeTensors(to: out)
+        print("wrote \(out): \(count) tensors of \(saved.model) at step \(saved.progress.globalStep)")
     }
 
     func writeONNX(_ saved: Checkpoint) throws {
@@ -54,7 +49,7 @@ struct ExportCommand: ParsableCommand {
         metadata["ddptrain.step"] = String(saved.progress.globalStep)
         let proto = try ONNXExporter.export(model, sampleShape: spec.sampleShape, options: .init(
             graphName: spec.model, producerVersion: Trainer.version, metadata: metadata))
-        try AtomicFile.write([UInt8](try ONNXExporter.serialize(proto)), to: out)
+        try ONNXExporter.write(proto, to: out)
         let outputShape = spec.isSegmentation ? "[batch, \(spec.numClasses), \(spec.imageSize), \(spec.imageSize)]" : "[batch, \(spec.numClasses)]"
         print("wrote \(out): \(spec.model) at step \(saved.progress.globalStep) as ONNX opset \(ONNXExporter.opsetVersion), "
               + "\(proto.graph.node.count) nodes; input 'input' [batch, \(spec.inChannels), \(spec.imageSize), \(spec.imageSize)], "
@@ -62,10 +57,10 @@ struct ExportCommand: ParsableCommand {
     }
 }
 
-/// Prints the message to standard error and exits with status 1 (no stack trace).
+/// Prints "ddptrain: error: …" to standard error and exits with status 1 (no stack trace).
 enum CleanExit {
-    static func message(_ text: String) -> ExitCode {
-        System.printError(text)
+    static func error(_ error: Error) -> ExitCode {
+        Console(rank: 0).error("\(error)")
         return ExitCode.failure
     }
 }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Kernels
+import Training
 
 /// `ddptrain info`: the world, BLAS core and threads a run would use here.
 struct InfoCommand: ParsableCommand {
@@ -12,11 +12,8 @@ struct InfoCommand: ParsableCommand {
     }
 
     func run() throws {
-        Runtime.withCommunicator(threads: threads) { communicator, console in
-            console.info("ddptrain \(DDPTrain.configuration.version): world size \(communicator.size), OpenBLAS core \(BLAS.coreName), "
-                         + "\(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s") per rank, "
-                         + "OPENBLAS_THREAD_TIMEOUT=\(System.environment("OPENBLAS_THREAD_TIMEOUT") ?? "unset"), "
-                         + "OMP_WAIT_POLICY=\(System.environment("OMP_WAIT_POLICY") ?? "unset")")
+        ProcessRuntime.withCommunicator(threads: threads) { communicator, console in
+            console.info(ProcessRuntime.description(of: communicator, version: DDPTrain.configuration.version))
             return 0
         }
     }

@@ -12,7 +12,7 @@ struct InspectCommand: ParsableCommand {
         let saved: Checkpoint
         do { saved = try Checkpoint.load(checkpoint) } catch {
             print("\(checkpoint): verification FAILED")
-            throw CleanExit.message("ddptrain: error: \(error)")
+            throw CleanExit.error(error)
         }
         let p = saved.progress
         let parameters = saved.modelState.filter { !$0.name.contains("running_") && !$0.name.hasSuffix("num_batches_tracked") }

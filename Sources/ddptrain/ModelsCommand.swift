@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import Models
-import NN
+import Training
 
 /// `ddptrain models [--json]`: the registry with parameter counts and forward GFLOPs.
 struct ModelsCommand: ParsableCommand {
@@ -10,23 +9,8 @@ struct ModelsCommand: ParsableCommand {
 
     @Flag(help: "Print JSON instead of a table.") var json = false
 
-    struct Row: Encodable {
-        let name: String
-        let parameters: Int
-        let gflops: Double
-        let input: [Int]
-        let classes: Int
-        let summary: String
-    }
-
     func run() throws {
-        let rows = ModelRegistry.entries.map { entry in
-            let model = Initializers.withoutRandomValues { entry.build() }
-            return Row(name: entry.name, parameters: model.parameterCount,
-                       gflops: (entry.forwardFLOPs(model: model) / 1e7).rounded() / 100,
-                       input: Array(entry.inputShape(batch: 1).dropFirst()), classes: entry.defaultClasses,
-                       summary: entry.summary)
-        }
+        let rows = ModelCatalogEntry.all
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,7 +1,5 @@
 import ArgumentParser
-import Data
 import Foundation
-import Kernels
 import Training
 
 /// `ddptrain predict --checkpoint CKPT image…`: the top classes of each image (or, for a
@@ -29,8 +27,8 @@ struct PredictCommand: ParsableCommand {
     }
 
     func run() throws {
-        Runtime.prepareCompute()
-        Runtime.applyThreads(threads, localRanks: 1)
+        ProcessRuntime.prepareCompute()
+        ProcessRuntime.applyThreads(threads, localRanks: 1)
         do {
             let predictor = try Predictor(checkpoint: checkpoint, expectedModel: model)
             if predictor.spec.isSegmentation {
@@ -39,7 +37,7 @@ struct PredictCommand: ParsableCommand {
                 for (file, scores) in zip(images, try predictor.classify(images, top: top)) { printScores(file, scores) }
             }
         } catch {
-            throw CleanExit.message("ddptrain: error: \(error)")
+            throw CleanExit.error(error)
         }
     }
 
@@ -59,18 +57,8 @@ struct PredictCommand: ParsableCommand {
     }
 
     func writeMasks(_ predictor: Predictor) throws {
-        try FileManager.default.createDirectory(atPath: maskDir, withIntermediateDirectories: true)
         for (file, mask) in zip(images, try predictor.segment(images)) {
-            let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
-            let path = "\(maskDir)/\(stem)_mask.png"
-            try Data(try ImageCodec.encodePNG(mask.image)).write(to: URL(fileURLWithPath: path))
-            var overlayPath: String?
-            if overlay {
-                let view = predictor.spec.preprocessing.view(of: try ImageCodec.decode(file: file))
-                overlayPath = "\(maskDir)/\(stem)_overlay.png"
-                try Data(try ImageCodec.encodePNG(SegmentationOverlay.render(view: view, mask: mask.image)))
-                    .write(to: URL(fileURLWithPath: overlayPath!))
-            }
+            let (path, overlayPath) = try predictor.write(mask, of: file, into: maskDir, overlay: overlay)
             let shares = mask.classFractions.enumerated().filter { $0.element > 0 }
             if json {
                 let classes = shares.map { share -> [String: Any] in
