@@ -8,11 +8,19 @@ import Optim
 
 /// Data-parallel training checks that need real ranks.
 func checkDataParallel(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) throws {
+    try checkSyncBatchNormEqualsGlobalBatch(comm, check)
+    let small = try SmallRun(comm)
+    try checkUnevenSplit(small, check)
+    try checkNonFiniteIsSeenEverywhere(small, check)
+    try checkBF16Buckets(small, check)
+    checkModelMismatch(comm, check)
+}
+
+/// SyncBatchNorm: N ranks × batch B train as 1 rank × batch N·B on the same global sample order,
+/// and parameters are bitwise identical on every rank after every step.
+func checkSyncBatchNormEqualsGlobalBatch(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) throws {
     let (rank, size) = (comm.rank, comm.size)
     let tag = "[\(size) ranks]"
-
-    // 1 and 2. SyncBatchNorm: N ranks × batch B train as 1 rank × batch N·B on the same global
-    // sample order, and parameters are bitwise identical on every rank after every step.
     let data = try FashionMNIST.load(train: true, augment: false, seed: 0)
     let options = ModelOptions(numClasses: 10, inChannels: 1, stem: .cifar)
     Initializers.manualSeed(11)
@@ -67,15 +75,39 @@ func checkDataParallel(_ comm: MPICommunicator, _ check: (Bool, String) -> Void)
     // or local BN statistics would be off by 10–100%.
     check(worstGlobalGradient <= 1e-2, "\(tag) from equal parameters, the averaged gradient matches the global batch's: ‖Δg‖/‖g‖ = \(worstGlobalGradient)")
     check(worstGradient.0 <= 5e-2, "\(tag) and every tensor within 5e-2 (worst \(worstGradient.0) at \(worstGradient.1))")
+}
 
-    // 3. A data set whose size the world size does not divide: equal step counts, no hang,
-    // and evaluation counts every sample once.
+/// A tiny model trained on 100 samples, a count no world size of 3 or more divides.
+struct SmallRun {
+    let comm: MPICommunicator
+    let tag: String
     let small = SyntheticImages(count: 100, classes: 3, shape: [1, 8, 8], seed: 5)
-    let tiny = Sequential(Conv2d(1, 4, kernelSize: 3, padding: 1), BatchNorm2d(4), ReLU(), GlobalAvgPool2d(), Flatten(), Linear(4, 3))
-    let tinyDDP = try DataParallel(model: tiny, communicator: comm, settings: ["check=uneven"])
-    let tinySGD = SGD([ParamGroup(parameters: tiny.namedParameters(), lr: 0.1)], momentum: 0.9)
-    let sampler = DistributedSampler(datasetSize: small.count, worldSize: size, rank: rank, batchSize: 8, seed: 1)
-    let smallLoader = DataLoader(dataset: small, workers: 1)
+    let tiny = SmallRun.makeModel()
+    let tinyDDP: DataParallel
+    let tinySGD: SGD
+    let sampler: DistributedSampler
+    let smallLoader: DataLoader
+
+    init(_ comm: MPICommunicator) throws {
+        self.comm = comm
+        tag = "[\(comm.size) ranks]"
+        tinyDDP = try DataParallel(model: tiny, communicator: comm, settings: ["check=uneven"])
+        tinySGD = SGD([ParamGroup(parameters: tiny.namedParameters(), lr: 0.1)], momentum: 0.9)
+        sampler = DistributedSampler(datasetSize: small.count, worldSize: comm.size, rank: comm.rank, batchSize: 8, seed: 1)
+        smallLoader = DataLoader(dataset: small, workers: 1)
+    }
+
+    static func makeModel() -> Sequential {
+        Sequential(Conv2d(1, 4, kernelSize: 3, padding: 1), BatchNorm2d(4), ReLU(), GlobalAvgPool2d(), Flatten(), Linear(4, 3))
+    }
+}
+
+/// A data set whose size the world size does not divide: equal step counts, no hang, BN running
+/// statistics averaged, and evaluation counts every sample once.
+func checkUnevenSplit(_ run: SmallRun, _ check: (Bool, String) -> Void) throws {
+    let (comm, tag, small, tiny, tinyDDP, tinySGD, sampler, smallLoader) =
+        (run.comm, run.tag, run.small, run.tiny, run.tinyDDP, run.tinySGD, run.sampler, run.smallLoader)
+    let (rank, size) = (comm.rank, comm.size)
     var steps = 0
     for epoch in 0..<2 {
         let stream = smallLoader.stream(sampler.batches(epoch: epoch), epoch: epoch)
@@ -109,8 +141,12 @@ func checkDataParallel(_ comm: MPICommunicator, _ check: (Bool, String) -> Void)
     }
     comm.allReduceSum(&evaluated)
     check(evaluated == [100, 100], "\(tag) evaluation counts each of the 100 samples once (\(evaluated))")
+}
 
-    // Non-finite gradients on one rank are seen, and attributed, by every rank in the same step.
+/// Non-finite gradients on one rank are seen, and attributed, by every rank in the same step.
+func checkNonFiniteIsSeenEverywhere(_ run: SmallRun, _ check: (Bool, String) -> Void) throws {
+    let (tag, tiny, tinyDDP, tinySGD, sampler, smallLoader) = (run.tag, run.tiny, run.tinyDDP, run.tinySGD, run.sampler, run.smallLoader)
+    let (rank, size) = (run.comm.rank, run.comm.size)
     let bad = try smallLoader.makeBatch(sampler.batches(epoch: 0)[0], epoch: 0)
     if rank == size - 1 { bad.images.pointer[0] = .nan }
     tiny.train()
@@ -118,10 +154,13 @@ func checkDataParallel(_ comm: MPICommunicator, _ check: (Bool, String) -> Void)
     let reported = tinyDDP.finishGradientSynchronization()
     check(reported == [size - 1], "\(tag) a NaN on rank \(size - 1) is reported by every rank (got \(reported))")
     tinySGD.zeroGrad()
+}
 
-    // Gradient compression: the same batch through bf16 buckets averages to the float32
-    // result within bf16's rounding, and a NaN still shows on every rank.
-    let twin = Sequential(Conv2d(1, 4, kernelSize: 3, padding: 1), BatchNorm2d(4), ReLU(), GlobalAvgPool2d(), Flatten(), Linear(4, 3))
+/// Gradient compression: the same batch through bf16 buckets averages to the float32 result
+/// within bf16's rounding.
+func checkBF16Buckets(_ run: SmallRun, _ check: (Bool, String) -> Void) throws {
+    let (comm, tag, tiny, tinyDDP, tinySGD, sampler, smallLoader) = (run.comm, run.tag, run.tiny, run.tinyDDP, run.tinySGD, run.sampler, run.smallLoader)
+    let twin = SmallRun.makeModel()
     for (a, b) in zip(twin.parameters(), tiny.parameters()) { a.copyValues(from: b) }
     let compressed = try DataParallel(model: twin, communicator: comm, settings: ["check=bf16"], options: .init(compression: .bf16))
     let batch = try smallLoader.makeBatch(sampler.batches(epoch: 1)[0], epoch: 0)
@@ -135,8 +174,12 @@ func checkDataParallel(_ comm: MPICommunicator, _ check: (Bool, String) -> Void)
           "\(tag) bf16 buckets average to the float32 gradient within bf16 rounding: ‖Δg‖/‖g‖ = \(compressionError)")
     tinySGD.zeroGrad()
     twin.zeroGrad()
+}
 
-    // 4. Ranks that built different models fail clearly, on every rank, at once.
+/// Ranks that built different models fail clearly, on every rank, at once.
+func checkModelMismatch(_ comm: MPICommunicator, _ check: (Bool, String) -> Void) {
+    let (rank, size) = (comm.rank, comm.size)
+    let tag = "[\(size) ranks]"
     let start = System.now()
     let odd = Linear(4, rank == size - 1 ? 3 : 2)
     do {
