@@ -147,6 +147,14 @@ public enum OneDNN {
     }
 
     /// A descriptor of format `any`: the primitive picks its own (blocked) layout.
+    /// A dense layout oneDNN names by `tag` (`dnnl_ABcd16b16a`, say).
+    static func taggedDesc(_ dims: [Int], _ element: Element, _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t? {
+        var desc = dnnl_memory_desc_t()
+        var d = dims.map { dnnl_dim_t($0) }
+        guard dnnl_memory_desc_init_by_tag(&desc, Int32(dims.count), &d, element.dataType, tag) == dnnl_success else { return nil }
+        return desc
+    }
+
     static func anyDesc(_ dims: [Int], _ element: Element) -> dnnl_memory_desc_t? {
         var desc = dnnl_memory_desc_t()
         var d = dims.map { dnnl_dim_t($0) }

@@ -28,16 +28,44 @@ public enum OneDNNConvolution {
         /// gradient), result (y, dx or dW).
         let source: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, result: dnnl_memory_desc_t
         let toSource: OneDNNReorder?, toWeights: OneDNNReorder?, fromResult: OneDNNReorder?
+        /// The weight gradient's `[O, I, kh, kw]` when the primitive writes it in `OIhw16i16o`,
+        /// which `BlockedWeightGradient` adds into ours (instead of `fromResult`).
+        let blockedWeightGradient: [Int]?
         init?(primitive: OneDNN.Primitive, source: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, result: dnnl_memory_desc_t,
-              plainSource: dnnl_memory_desc_t, plainWeights: dnnl_memory_desc_t, plainResult: dnnl_memory_desc_t, accumulate: Bool) {
+              plainSource: dnnl_memory_desc_t, plainWeights: dnnl_memory_desc_t, plainResult: dnnl_memory_desc_t,
+              weightGradientDims: [Int]?) {
             self.primitive = primitive; self.source = source; self.weights = weights; self.result = result
             func reorder(_ from: dnnl_memory_desc_t, _ to: dnnl_memory_desc_t, accumulate: Bool = false) -> OneDNNReorder?? {
                 if !accumulate && OneDNN.equal(from, to) { return .some(nil) }
                 return OneDNNReorder(from: from, to: to, accumulate: accumulate).map { .some($0) }
             }
-            guard let toSource = reorder(plainSource, source), let toWeights = reorder(plainWeights, weights),
-                  let fromResult = reorder(result, plainResult, accumulate: accumulate) else { return nil }
-            self.toSource = toSource; self.toWeights = toWeights; self.fromResult = fromResult
+            blockedWeightGradient = weightGradientDims.flatMap { dims in
+                OneDNN.taggedDesc(dims, .f32, dnnl_ABcd16b16a).flatMap { OneDNN.equal($0, result) ? dims : nil }
+            }
+            guard let toSource = reorder(plainSource, source), let toWeights = reorder(plainWeights, weights) else { return nil }
+            if blockedWeightGradient != nil {
+                fromResult = nil
+            } else {
+                guard let fromResult = reorder(result, plainResult, accumulate: weightGradientDims != nil) else { return nil }
+                self.fromResult = fromResult
+            }
+            self.toSource = toSource; self.toWeights = toWeights
+        }
+
+        /// The primitive writes our tensor itself (same layout, nothing to add).
+        var producesOurs: Bool { fromResult == nil && blockedWeightGradient == nil }
+
+        /// Brings the primitive's result (at `produced`) into ours (at `target`): a reorder, the
+        /// weight gradient's accumulation, or nothing when the layouts are the same.
+        func deliver(_ produced: UnsafeMutableRawPointer, _ target: UnsafeMutableRawPointer, threads: Int) -> Bool {
+            if let dims = blockedWeightGradient {
+                let start = System.now()
+                BlockedWeightGradient.accumulate(produced.assumingMemoryBound(to: Float.self), into: target.assumingMemoryBound(to: Float.self),
+                                                 outChannels: dims[0], inChannels: dims[1], spatial: dims[2] * dims[3])
+                OneDNNStatistics.addReorder(bytes: dims.reduce(4, *), seconds: System.now() - start)
+                return true
+            }
+            return fromResult?.run(produced, target, threads: threads) ?? true
         }
     }
 
@@ -167,17 +195,17 @@ public enum OneDNNConvolution {
         let threads = threads
         let toSource = sourceReady == nil ? plan.toSource : nil, toWeights = weightsReady == nil ? plan.toWeights : nil
         let sizes = [toSource == nil ? 0 : OneDNN.bytes(plan.source), toWeights == nil ? 0 : OneDNN.bytes(plan.weights),
-                     plan.fromResult == nil ? 0 : OneDNN.bytes(plan.result)].map { ($0 + 63) / 64 * 64 }
+                     plan.producesOurs ? 0 : OneDNN.bytes(plan.result)].map { ($0 + 63) / 64 * 64 }
         let scratch = ThreadScratch.current(.operands).reserve(max(sizes.reduce(0, +), 64))
         let sourceData = sourceReady.map { UnsafeMutableRawPointer(mutating: $0) }
             ?? (toSource == nil ? UnsafeMutableRawPointer(mutating: source) : scratch)
         let weightsData = weightsReady.map { UnsafeMutableRawPointer(mutating: $0) }
             ?? (toWeights == nil ? UnsafeMutableRawPointer(mutating: weights) : scratch + sizes[0])
-        let resultData = plan.fromResult == nil ? result : scratch + sizes[0] + sizes[1]
+        let resultData = plan.producesOurs ? result : scratch + sizes[0] + sizes[1]
         if let toSource, !toSource.run(source, sourceData, threads: threads) { return false }
         if let toWeights, !toWeights.run(weights, weightsData, threads: threads) { return false }
         guard plan.primitive.execute(arguments(sourceData, weightsData, resultData), threads: threads) else { return false }
-        return plan.fromResult?.run(resultData, result, threads: threads) ?? true
+        return plan.producesOurs || plan.deliver(resultData, result, threads: threads)
     }
 
     private static func makePlan(_ key: Key) -> Plan? {
@@ -244,7 +272,8 @@ public enum OneDNNConvolution {
               let result = dnnl_primitive_desc_query_md(descriptor, queries.result, 0)?.pointee else { return nil }
         return Plan(primitive: primitive, source: source, weights: weights, result: result, plainSource: plain.source,
                     plainWeights: key.pass == .backwardWeights ? plainDst : plainWei,
-                    plainResult: key.pass == .backwardWeights ? plainWei : plain.result, accumulate: key.pass == .backwardWeights)
+                    plainResult: key.pass == .backwardWeights ? plainWei : plain.result,
+                    weightGradientDims: key.pass == .backwardWeights ? weightDims : nil)
     }
 }
 

@@ -1,3 +1,4 @@
+import CDNNL
 @testable import Kernels
 import XCTest
 
@@ -104,5 +105,33 @@ final class BlockedKernelTests: XCTestCase {
         BlockedBatchNormKernel.statistics(x: x16, g16, sum: &s16, sumSquares: &q16)
         XCTAssertEqual(s16, s32)
         XCTAssertEqual(q16, q32)
+    }
+
+    /// Our accumulation of oneDNN's `OIhw16i16o` weight gradients into plain `[O, I, kh, kw]`
+    /// against oneDNN's own reorder with a sum, bit for bit (one float32 addition each), for
+    /// channel counts that fill the 16×16 tiles and ones that leave them padded.
+    func testBlockedWeightGradientAddsAsOneDNNsReorderDoes() throws {
+        guard OneDNN.engine != nil else { throw XCTSkip("oneDNN did not start on this machine") }
+        var rng = RandomGenerator(seed: 5)
+        for dims in [[32, 16, 3, 3], [64, 48, 1, 1], [20, 3, 7, 7], [16, 40, 1, 3]] {
+            guard let blockedDesc = OneDNN.taggedDesc(dims, .f32, dnnl_ABcd16b16a), let plainDesc = OneDNN.plainDesc(dims, .f32),
+                  let reorder = OneDNNReorder(from: blockedDesc, to: plainDesc, accumulate: true) else {
+                return XCTFail("oneDNN made no reorder for \(dims)")
+            }
+            // Padding included, as the primitive leaves it: whatever is there must not be read into ours.
+            let blocked = (0..<(OneDNN.bytes(blockedDesc) / 4)).map { _ in Float(rng.uniform() * 2 - 1) }
+            let start = (0..<dims.reduce(1, *)).map { _ in Float(rng.uniform() * 2 - 1) }
+            var ours = start, theirs = start
+            blocked.withUnsafeBufferPointer { b in
+                ours.withUnsafeMutableBufferPointer { o in
+                    BlockedWeightGradient.accumulate(b.baseAddress!, into: o.baseAddress!, outChannels: dims[0],
+                                                     inChannels: dims[1], spatial: dims[2] * dims[3])
+                }
+                theirs.withUnsafeMutableBytes { XCTAssertTrue(reorder.run(UnsafeRawPointer(b.baseAddress!), $0.baseAddress!, threads: 1)) }
+            }
+            let differing = zip(ours, theirs).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(differing, 0, "\(dims): \(differing) of \(ours.count) values differ")
+            XCTAssertNotEqual(ours, start, "\(dims): nothing was added")
+        }
     }
 }
