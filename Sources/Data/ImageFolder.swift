@@ -100,34 +100,3 @@ public struct ImageFolder: Dataset {
         return ((width - w) / 2, (height - h) / 2, w, h)
     }
 }
-
-/// Bilinear resampling of a crop of an 8-bit HWC image into a normalised CHW square of
-/// `channels` (the first of a grey image's equal channels when 1).
-enum Resize {
-    static func bilinear(_ image: DecodedImage, crop: (x: Double, y: Double, w: Double, h: Double), outSize: Int,
-                         mirrored: Bool, normalization: Normalization, channels: Int = 3, into out: UnsafeMutablePointer<Float>) {
-        let (iw, ih, ic) = (image.width, image.height, image.channels)
-        let scaleX = crop.w / Double(outSize), scaleY = crop.h / Double(outSize)
-        image.pixels.withUnsafeBufferPointer { px in
-            for oy in 0..<outSize {
-                let sy = min(max(crop.y + (Double(oy) + 0.5) * scaleY - 0.5, 0), Double(ih - 1))
-                let y0 = Int(sy), y1 = min(y0 + 1, ih - 1)
-                let fy = Float(sy - Double(y0))
-                for ox in 0..<outSize {
-                    let column = mirrored ? outSize - 1 - ox : ox
-                    let sx = min(max(crop.x + (Double(column) + 0.5) * scaleX - 0.5, 0), Double(iw - 1))
-                    let x0 = Int(sx), x1 = min(x0 + 1, iw - 1)
-                    let fx = Float(sx - Double(x0))
-                    for c in 0..<channels {
-                        let ch = min(c, ic - 1)
-                        func at(_ y: Int, _ x: Int) -> Float { Float(px[(y * iw + x) * ic + ch]) }
-                        let top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx
-                        let bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx
-                        let (scale, shift) = normalization.affine(c)
-                        out[(c * outSize + oy) * outSize + ox] = (top * (1 - fy) + bottom * fy) * scale + shift
-                    }
-                }
-            }
-        }
-    }
-}

@@ -50,7 +50,6 @@ public struct SegmentationTransform: Sendable, Equatable {
     }
 
     func image(_ image: DecodedImage, channels: Int, normalization: Normalization, size: Int, into out: UnsafeMutablePointer<Float>) {
-        let (iw, ih, ic) = (image.width, image.height, image.channels)
         image.pixels.withUnsafeBufferPointer { px in
             for oy in 0..<size {
                 let ry = top + oy
@@ -59,18 +58,8 @@ public struct SegmentationTransform: Sendable, Equatable {
                         for c in 0..<channels { out[(c * size + oy) * size + ox] = normalization.affine(c).shift }
                         continue
                     }
-                    let sy = min(max(originY + (Double(ry) + 0.5) * scaleY - 0.5, 0), Double(ih - 1))
-                    let sx = min(max(originX + (Double(rx) + 0.5) * scaleX - 0.5, 0), Double(iw - 1))
-                    let (y0, x0) = (Int(sy), Int(sx))
-                    let (y1, x1) = (min(y0 + 1, ih - 1), min(x0 + 1, iw - 1))
-                    let (fy, fx) = (Float(sy - Double(y0)), Float(sx - Double(x0)))
-                    for c in 0..<channels {
-                        let ch = min(c, ic - 1)
-                        func at(_ y: Int, _ x: Int) -> Float { Float(px[(y * iw + x) * ic + ch]) }
-                        let value = (at(y0, x0) * (1 - fx) + at(y0, x1) * fx) * (1 - fy) + (at(y1, x0) * (1 - fx) + at(y1, x1) * fx) * fy
-                        let (scale, shift) = normalization.affine(c)
-                        out[(c * size + oy) * size + ox] = value * scale + shift
-                    }
+                    Resize.sample(px, image, y: originY + (Double(ry) + 0.5) * scaleY - 0.5, x: originX + (Double(rx) + 0.5) * scaleX - 0.5,
+                                  channels: channels, normalization: normalization, into: out + oy * size + ox, plane: size * size)
                 }
             }
         }
