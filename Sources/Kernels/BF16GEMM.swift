@@ -18,7 +18,8 @@ public enum BF16GEMM {
     /// What the start-up summary and `bench` say about the bf16 products.
     public static var description: String {
         switch backend {
-        case .oneDNN: return "bf16 products through oneDNN (\(OneDNNMatmul.isaName)), bf16 activations (nChw16c)"
+        case .oneDNN: return "bf16 products through oneDNN (\(OneDNNMatmul.isaName)), "
+            + (ActivationFormat.blockedBF16IsUsable ? "bf16 activations (nChw16c)" : "float32 activations (the blocked path failed its start-up check)")
         case .emulated: return "bf16 products emulated (this CPU has no bf16 instructions): same numerics as bf16, not faster than fp32"
         }
     }

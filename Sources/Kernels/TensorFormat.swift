@@ -53,8 +53,13 @@ public enum ActivationFormat {
 
     public static var current: TensorFormat {
         if let override { return override }
-        return ComputePrecision.current == .bf16 && BF16GEMM.backend == .oneDNN ? .blocked(.bf16) : .plain
+        return ComputePrecision.current == .bf16 && blockedBF16IsUsable ? .blocked(.bf16) : .plain
     }
+
+    /// bf16-mixed keeps its activations blocked where oneDNN is its backend and the blocked path
+    /// passes its own start-up check (`OneDNNConvolution.passesBlockedSelfCheck`); otherwise
+    /// they stay plain float32, as on the emulated path.
+    public static let blockedBF16IsUsable = BF16GEMM.backend == .oneDNN && OneDNNConvolution.passesBlockedSelfCheck(.bf16)
 
     /// Runs `body` with activations in `format` (tests run the blocked path in float32 on any CPU).
     public static func with<T>(_ format: TensorFormat, _ body: () throws -> T) rethrows -> T {

@@ -124,8 +124,13 @@ final class OneDNNTests: XCTestCase {
 
     func testStartUpSelfCheckPasses() {
         XCTAssertTrue(OneDNNConvolution.passesSelfCheck(.f32))
-        if OneDNN.supports(.bf16) { XCTAssertTrue(OneDNNConvolution.passesSelfCheck(.bf16)) } else {
-            print("OneDNNTests: bf16 self-check not run: this CPU has no AVX512-BF16 or AMX")
+        XCTAssertTrue(OneDNNConvolution.passesBlockedSelfCheck(.f32), "blocked float32 activations")
+        if OneDNN.supports(.bf16) {
+            XCTAssertTrue(OneDNNConvolution.passesSelfCheck(.bf16))
+            XCTAssertTrue(OneDNNConvolution.passesBlockedSelfCheck(.bf16), "blocked bf16 activations")
+            XCTAssertEqual(ActivationFormat.blockedBF16IsUsable, BF16GEMM.backend == .oneDNN)
+        } else {
+            print("OneDNNTests: bf16 self-checks not run: this CPU has no AVX512-BF16 or AMX")
         }
     }
 
