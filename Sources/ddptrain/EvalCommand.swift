@@ -10,9 +10,7 @@ struct EvalCommand: ParsableCommand {
     @Argument(help: "Model name.") var model: String
     @Option(help: "A ddptrain checkpoint.") var checkpoint: String?
     @Option(help: "Weights with PyTorch names: a .pth file torch.save wrote (a state dict), or safetensors.") var weights: String?
-    enum Split: String, ExpressibleByArgument, CaseIterable { case test, train }
-
-    @Option(help: "test, or train (the training files through the evaluation transform).") var split = Split.test
+    @Option(help: "test, or train (the training files through the evaluation transform).") var split = EvaluationRun.Split.test
     @Option(help: "Evaluate the first N samples, in file order.") var limit: Int?
     @Flag(help: "Print {\"loss\":…, \"accuracy\":…, \"accuracy_top5\":… (5 classes or more), \"mean_iou\":… (segmentation), \"samples\":…}.")
     var json = false
@@ -30,8 +28,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         ProcessRuntime.withCommunicator(threads: ProcessRuntime.threadsFlag(settings, for: .eval, commandName: "eval")) { communicator, console in
             let source: EvaluationRun.Weights = checkpoint.map { .checkpoint($0) } ?? .file(weights ?? "")
-            let evaluation = EvaluationRun(model: model, weights: source, split: EvaluationRun.Split(rawValue: split.rawValue) ?? .test,
-                                           limit: limit, arguments: settings)
+            let evaluation = EvaluationRun(model: model, weights: source, split: split, limit: limit, arguments: settings)
             let outcome = try evaluation.run(communicator: communicator, confusionMatrix: perClass)
             let (result, classNames) = (outcome.result, outcome.classNames)
             if json {
@@ -60,3 +57,5 @@ struct EvalCommand: ParsableCommand {
         }
     }
 }
+
+extension EvaluationRun.Split: ExpressibleByArgument {}
