@@ -110,7 +110,6 @@ public struct Benchmark {
                                      dataWait: parts.stream.waitSeconds - wait0, exposedCommunication: ends[2 * last + 1])
             if step >= 2 { records.append(phases.slowestRank(communicator)) }
         }
-        OpProfiler.isEnabled = false
         try parts.step.timeline?.write(communicator: communicator)
         return records
     }
