@@ -56,11 +56,3 @@ struct ExportCommand: ParsableCommand {
               + "output 'logits' \(outputShape)")
     }
 }
-
-/// Prints "ddptrain: error: …" to standard error and exits with status 1 (no stack trace).
-enum CleanExit {
-    static func error(_ error: Error) -> ExitCode {
-        Console(rank: 0).error("\(error)")
-        return ExitCode.failure
-    }
-}
