@@ -10,7 +10,7 @@ public enum ProcessRuntime {
     /// before MPI starts, since Slurm's warning signal may come at any moment and SIGUSR1's default
     /// action would kill the rank.
     public static func withCommunicator(threads: Int?, stopSignals: Bool = false,
-                                 _ body: (Communicator, Console) throws -> Int32) -> Never {
+                                        _ body: (Communicator, Console) throws -> Int32) -> Never {
         prepareCompute()
         if stopSignals { StopSignal.install() }
         let communicator: Communicator
