@@ -4,7 +4,8 @@ import PackageDescription
 // Layers, each a module; dependencies point one way:
 // ddptrain (the command line) -> {Training, Export} ; Training -> {Distributed, Data, Optim, Models} ; Export -> NN
 // Models -> NN -> Autograd -> Kernels ; Optim, Data, Distributed -> Autograd
-// -> C libraries (OpenBLAS, oneDNN, MPI, zlib, libjpeg-turbo, libpng). Only Distributed imports MPI.
+// -> C libraries (OpenBLAS, oneDNN, MPI, zlib, libjpeg-turbo, libpng) and our AVX-512 C kernels.
+// Only Distributed imports MPI.
 let package = Package(
     name: "ddptrain",
     platforms: [.macOS(.v13)],
@@ -26,7 +27,9 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
-        .target(name: "Kernels", dependencies: ["COpenBLAS", "CDNNL", "CZlib"], swiftSettings: fast),
+        // AVX-512 builds of the bf16 passes over blocked tensors, chosen at run time (`VectorISA`).
+        .target(name: "CBlockedAVX512"),
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CDNNL", "CZlib", "CBlockedAVX512"], swiftSettings: fast),
         .target(name: "Autograd", dependencies: ["Kernels"], swiftSettings: fast),
         .target(name: "NN", dependencies: ["Autograd", "Kernels"], swiftSettings: fast),
         .target(name: "Models", dependencies: ["NN", "Autograd"], swiftSettings: fast),

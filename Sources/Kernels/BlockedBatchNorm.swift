@@ -1,8 +1,11 @@
+import CBlockedAVX512
+
 /// `BatchNormKernel`'s passes on blocked tensors (`TensorFormat.blocked`: N, C/16, H, W, 16),
 /// in float32 or bf16: the same formulas, sixteen channels per vector, statistics and
 /// per-channel factors in float32/Double as PyTorch's CPU autocast keeps them. The work is
 /// split by channel block (statistics) or by image and block (the rest), so results do not
-/// depend on the number of threads.
+/// depend on the number of threads. On bf16 with `VectorISA.current == .avx512` each image's
+/// block runs through `CBlockedAVX512` (same bits).
 public enum BlockedBatchNormKernel {
     /// Geometry of one blocked tensor.
     public struct Geometry: Sendable {
@@ -32,7 +35,13 @@ public enum BlockedBatchNormKernel {
                 for lane in 0..<16 { sum[cb * 16 + L.channel(lane)] = s[lane]; sumSquares[cb * 16 + L.channel(lane)] = q[lane] }
             }
         }
-        g.element == .f32 ? run(Float32Lanes.self) : run(BFloat16Lanes.self)
+        switch (g.element, VectorISA.current) {
+        case (.f32, _): run(Float32Lanes.self)
+        case (_, .portable): run(BFloat16Lanes.self)
+        case (_, .avx512):
+            let x = x.assumingMemoryBound(to: UInt16.self)
+            perBlockMoments(g, sum: sum, second: sumSquares) { n, cb, s, q in ddp_bf16_moments(x + g.offset(n, cb, 0), g.plane, s, q) }
+        }
     }
 
     /// `y = (x − mean)·invStd·weight + bias`, per channel; with `relu`, `max(y, 0)`.
@@ -59,7 +68,19 @@ public enum BlockedBatchNormKernel {
                 }
             }
         }
-        g.element == .f32 ? run(Float32Lanes.self) : run(BFloat16Lanes.self)
+        switch (g.element, VectorISA.current) {
+        case (.f32, _): run(Float32Lanes.self)
+        case (_, .portable): run(BFloat16Lanes.self)
+        case (_, .avx512):
+            let (x, y) = (x.assumingMemoryBound(to: UInt16.self), y.assumingMemoryBound(to: UInt16.self))
+            (scales + shifts).withUnsafeBufferPointer { f in
+                let (scale, shift) = (f.baseAddress!, f.baseAddress! + g.channels)
+                forEachImageBlock(g) { n, cb in
+                    let start = g.offset(n, cb, 0)
+                    ddp_bf16_affine(x + start, g.plane, scale + cb * 16, shift + cb * 16, relu ? 1 : 0, y + start)
+                }
+            }
+        }
     }
 
     /// Per-channel `Σdy` and `Σdy·(x − mean)`; with `reluOutput`, `dy` counts only where that
@@ -81,7 +102,17 @@ public enum BlockedBatchNormKernel {
                 for lane in 0..<16 { sumDy[cb * 16 + L.channel(lane)] = s[lane]; sumDyXmu[cb * 16 + L.channel(lane)] = q[lane] }
             }
         }
-        g.element == .f32 ? run(Float32Lanes.self) : run(BFloat16Lanes.self)
+        switch (g.element, VectorISA.current) {
+        case (.f32, _): run(Float32Lanes.self)
+        case (_, .portable): run(BFloat16Lanes.self)
+        case (_, .avx512):
+            let (dy, x) = (dy.assumingMemoryBound(to: UInt16.self), x.assumingMemoryBound(to: UInt16.self))
+            let relu = reluOutput?.assumingMemoryBound(to: UInt16.self)
+            perBlockMoments(g, sum: sumDy, second: sumDyXmu) { n, cb, s, q in
+                let start = g.offset(n, cb, 0)
+                ddp_bf16_backward_moments(dy + start, x + start, relu.map { $0 + start }, g.plane, mean + cb * 16, s, q)
+            }
+        }
     }
 
     /// Training-mode input gradient, `BatchNormKernel.backwardInput`'s formula; `dx` may be
@@ -112,7 +143,23 @@ public enum BlockedBatchNormKernel {
                 }
             }
         }
-        g.element == .f32 ? run(Float32Lanes.self) : run(BFloat16Lanes.self)
+        switch (g.element, VectorISA.current) {
+        case (.f32, _): run(Float32Lanes.self)
+        case (_, .portable): run(BFloat16Lanes.self)
+        case (_, .avx512):
+            let (dy, x, dx) = (dy.assumingMemoryBound(to: UInt16.self), x.assumingMemoryBound(to: UInt16.self),
+                               dx.assumingMemoryBound(to: UInt16.self))
+            let relu = reluOutput?.assumingMemoryBound(to: UInt16.self)
+            let factors = gains + meanDys + projs
+            factors.withUnsafeBufferPointer { f in
+                let (gain, meanDy, proj) = (f.baseAddress!, f.baseAddress! + g.channels, f.baseAddress! + 2 * g.channels)
+                forEachImageBlock(g) { n, cb in
+                    let start = g.offset(n, cb, 0), k = cb * 16
+                    ddp_bf16_normalize_backward(dy + start, x + start, relu.map { $0 + start }, g.plane,
+                                                gain + k, meanDy + k, mean + k, proj + k, dx + start)
+                }
+            }
+        }
     }
 
     /// Eval-mode input gradient: `dx = dy·weight·invStd`; `dx` may be `dy`'s memory.
@@ -133,6 +180,32 @@ public enum BlockedBatchNormKernel {
             }
         }
         g.element == .f32 ? run(Float32Lanes.self) : run(BFloat16Lanes.self)
+    }
+}
+
+extension BlockedBatchNormKernel {
+    /// Calls `body` for every image and channel block, over the rank's threads, as the portable
+    /// element-wise passes split their work.
+    @inline(__always)
+    static func forEachImageBlock(_ g: Geometry, _ body: (_ n: Int, _ cb: Int) -> Void) {
+        Parallel.forEach(g.batch * g.blocks, grain: max(1, 4096 / max(g.plane, 1))) { nb in
+            let (n, cb) = nb.quotientAndRemainder(dividingBy: g.blocks)
+            body(n, cb)
+        }
+    }
+
+    /// Two per-channel sums, one channel block per task as the portable reductions split them:
+    /// `body(n, cb, first, second)` adds image `n`'s part of block `cb` to sixteen doubles each.
+    static func perBlockMoments(_ g: Geometry, sum: UnsafeMutablePointer<Double>, second: UnsafeMutablePointer<Double>,
+                                _ body: (Int, Int, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void) {
+        Parallel.forEach(g.blocks) { cb in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 32) { acc in
+                let (s, q) = (acc.baseAddress!, acc.baseAddress! + 16)
+                acc.initialize(repeating: 0)
+                for n in 0..<g.batch { body(n, cb, s, q) }
+                for c in 0..<16 { sum[cb * 16 + c] = s[c]; second[cb * 16 + c] = q[c] }
+            }
+        }
     }
 }
 

@@ -16,11 +16,16 @@ struct KernelBench: ParsableCommand {
     @Option(help: "Threads for BLAS and the other kernels (default: all cores).") var threads: Int?
     @Flag(help: "Only the sgemm peak.") var sgemmOnly = false
     @Option(help: "Only the layers whose name contains this text (for profiling one layer).") var layer: String?
+    @Flag(help: "Only the blocked batch-norm passes (bf16 and float32) against a copy of the same bytes.") var batchNorm = false
 
     func run() throws {
         BLAS.reexecWithTunedEnvironment()
         if let threads { BLAS.threads = threads; Parallel.threadCount = threads }
         print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.threadCount) kernel threads")
+        if batchNorm {
+            for element in [OneDNN.Element.bf16, .f32] { batchNormBench(batch: batch, image: imageSize, repeats: repeats, element: element) }
+            return
+        }
 
         var peak = 0.0
         print("\nsgemm (square, row-major)")
