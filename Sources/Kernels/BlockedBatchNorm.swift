@@ -56,8 +56,7 @@ public enum BlockedBatchNormKernel {
         func run<L: Lanes>(_: L.Type) {
             scales.withUnsafeBufferPointer { scales in
                 shifts.withUnsafeBufferPointer { shifts in
-                    Parallel.forEach(g.batch * g.blocks, grain: max(1, 4096 / max(g.plane, 1))) { nb in
-                        let (n, cb) = nb.quotientAndRemainder(dividingBy: g.blocks)
+                    forEachImageBlock(g) { n, cb in
                         let scale = L.factors(scales.baseAddress!, cb), shift = L.factors(shifts.baseAddress!, cb)
                         let start = g.offset(n, cb, 0)
                         for i in 0..<g.plane {
@@ -129,8 +128,7 @@ public enum BlockedBatchNormKernel {
             projs[c] = Float(sumDyXmu[c] / count * istd * istd)
         }
         func run<L: Lanes>(_: L.Type) {
-            Parallel.forEach(g.batch * g.blocks, grain: max(1, 4096 / max(g.plane, 1))) { nb in
-                let (n, cb) = nb.quotientAndRemainder(dividingBy: g.blocks)
+            forEachImageBlock(g) { n, cb in
                 let gain = gains.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
                 let meanDy = meanDys.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
                 let proj = projs.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
@@ -169,8 +167,7 @@ public enum BlockedBatchNormKernel {
         var gains = [Float](repeating: 0, count: g.channels)
         for c in 0..<g.channels { gains[c] = invStd[c] * (weight?[c] ?? 1) }
         func run<L: Lanes>(_: L.Type) {
-            Parallel.forEach(g.batch * g.blocks, grain: max(1, 4096 / max(g.plane, 1))) { nb in
-                let (n, cb) = nb.quotientAndRemainder(dividingBy: g.blocks)
+            forEachImageBlock(g) { n, cb in
                 let gain = gains.withUnsafeBufferPointer { L.factors($0.baseAddress!, cb) }
                 let start = g.offset(n, cb, 0)
                 for i in 0..<g.plane {
@@ -184,8 +181,7 @@ public enum BlockedBatchNormKernel {
 }
 
 extension BlockedBatchNormKernel {
-    /// Calls `body` for every image and channel block, over the rank's threads, as the portable
-    /// element-wise passes split their work.
+    /// Calls `body` for every image and channel block, over the rank's threads.
     @inline(__always)
     static func forEachImageBlock(_ g: Geometry, _ body: (_ n: Int, _ cb: Int) -> Void) {
         Parallel.forEach(g.batch * g.blocks, grain: max(1, 4096 / max(g.plane, 1))) { nb in

@@ -75,7 +75,8 @@ public enum BlockedElementwiseKernel {
         }
     }
 
-    /// Calls `body` with sub-ranges of the `count / 16` vectors, over the rank's threads as `forBlocks` splits them.
+    /// Calls `body` with sub-ranges of the `count / 16` vectors, over the rank's threads.
+    @inline(__always)
     private static func forVectorRanges(_ count: Int, _ body: (Range<Int>) -> Void) {
         precondition(count % 16 == 0, "blocked element-wise pass over \(count) elements")
         Parallel.forRanges(count / 16, grain: grain / 16, body)
@@ -84,8 +85,7 @@ public enum BlockedElementwiseKernel {
     /// Calls `body` with every 16th index below `count`, over the rank's threads.
     @inline(__always)
     private static func forBlocks(_ count: Int, _ body: (Int) -> Void) {
-        precondition(count % 16 == 0, "blocked element-wise pass over \(count) elements")
-        Parallel.forRanges(count / 16, grain: grain / 16) { r in
+        forVectorRanges(count) { r in
             for v in r { body(v * 16) }
         }
     }
