@@ -26,29 +26,30 @@ func batchNormBench(batch: Int, image: Int, repeats: Int, element: OneDNN.Elemen
         print(pad("  " + name, 34) + String(format: "%7.2f ms %7.1f GB/s", 1000 * seconds, Double(moved * bytes) / seconds / 1e9))
     }
     let isas: [VectorISA] = element == .bf16 && VectorISA.detected == .avx512 ? [.portable, .avx512] : [.portable]
-    for isa in isas { VectorISA.with(isa) {
-    print("\nbatch norm passes, \(element == .f32 ? "float32" : "bf16") blocked, \(isa) build, \(g.batch)x\(g.channels)x\(image / 4)², "
-          + "\(bytes >> 20) MiB per tensor (bytes read + written per second)")
-    report("copy (memcpy, split by thread)", moved: 2) {
-        Parallel.forRanges(bytes, grain: 1 << 20) { r in memcpy(UnsafeMutableRawPointer(y.pointer) + r.lowerBound,
-                                                                UnsafeRawPointer(x.pointer) + r.lowerBound, r.count) }
+    func timePasses(_ isa: VectorISA) {
+        print("\nbatch norm passes, \(element == .f32 ? "float32" : "bf16") blocked, \(isa) build, \(g.batch)x\(g.channels)x\(image / 4)², "
+              + "\(bytes >> 20) MiB per tensor (bytes read + written per second)")
+        report("copy (memcpy, split by thread)", moved: 2) {
+            Parallel.forRanges(bytes, grain: 1 << 20) { r in memcpy(UnsafeMutableRawPointer(y.pointer) + r.lowerBound,
+                                                                    UnsafeRawPointer(x.pointer) + r.lowerBound, r.count) }
+        }
+        report("statistics", moved: 1) {
+            BlockedBatchNormKernel.statistics(x: x.pointer, g, sum: sums, sumSquares: sums + c)
+        }
+        report("normalize + relu", moved: 2) {
+            BlockedBatchNormKernel.normalize(x: x.pointer, g, mean: mean.pointer, invStd: invStd.pointer, weight: weight.pointer,
+                                             bias: bias.pointer, relu: true, y: y.pointer)
+        }
+        report("backward reduce (relu)", moved: 3) {
+            BlockedBatchNormKernel.backwardReduce(dy: dy.pointer, x: x.pointer, g, mean: mean.pointer, reluOutput: y.pointer,
+                                                  sumDy: sums, sumDyXmu: sums + c)
+        }
+        report("backward input (relu)", moved: 4) {
+            BlockedBatchNormKernel.backwardInput(dy: dy.pointer, x: x.pointer, g, mean: mean.pointer, invStd: invStd.pointer,
+                                                 weight: weight.pointer, reluOutput: y.pointer, sumDy: sums, sumDyXmu: sums + c,
+                                                 count: Double(g.batch * g.plane), dx: dy.pointer)
+        }
+        report("add + relu", moved: 3) { BlockedElementwiseKernel.addReLU(element, x.pointer, dy.pointer, y.pointer, count: count) }
     }
-    report("statistics", moved: 1) {
-        BlockedBatchNormKernel.statistics(x: x.pointer, g, sum: sums, sumSquares: sums + c)
-    }
-    report("normalize + relu", moved: 2) {
-        BlockedBatchNormKernel.normalize(x: x.pointer, g, mean: mean.pointer, invStd: invStd.pointer, weight: weight.pointer,
-                                         bias: bias.pointer, relu: true, y: y.pointer)
-    }
-    report("backward reduce (relu)", moved: 3) {
-        BlockedBatchNormKernel.backwardReduce(dy: dy.pointer, x: x.pointer, g, mean: mean.pointer, reluOutput: y.pointer,
-                                              sumDy: sums, sumDyXmu: sums + c)
-    }
-    report("backward input (relu)", moved: 4) {
-        BlockedBatchNormKernel.backwardInput(dy: dy.pointer, x: x.pointer, g, mean: mean.pointer, invStd: invStd.pointer,
-                                             weight: weight.pointer, reluOutput: y.pointer, sumDy: sums, sumDyXmu: sums + c,
-                                             count: Double(g.batch * g.plane), dx: dy.pointer)
-    }
-    report("add + relu", moved: 3) { BlockedElementwiseKernel.addReLU(element, x.pointer, dy.pointer, y.pointer, count: count) }
-    } }
+    for isa in isas { VectorISA.with(isa) { timePasses(isa) } }
 }
