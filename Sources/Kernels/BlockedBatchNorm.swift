@@ -4,8 +4,9 @@ import CBlockedAVX512
 /// in float32 or bf16: the same formulas, sixteen channels per vector, statistics and
 /// per-channel factors in float32/Double as PyTorch's CPU autocast keeps them. The work is
 /// split by channel block (statistics) or by image and block (the rest), so results do not
-/// depend on the number of threads. On bf16 with `VectorISA.current == .avx512` each image's
-/// block runs through `CBlockedAVX512` (same bits).
+/// depend on the number of threads. On bf16 with `VectorISA.current == .avx512` the training
+/// passes (statistics, normalize, backward reduce and input) run each image's block through
+/// `CBlockedAVX512` (same bits); the eval-mode input gradient, rare in training, stays portable.
 public enum BlockedBatchNormKernel {
     /// Geometry of one blocked tensor.
     public struct Geometry: Sendable {
